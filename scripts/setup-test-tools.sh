@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Tools the test suite runs besides Python packages (those are pinned in pyproject's dev extras and
+# installed by scripts/setup.sh). Idempotent: whatever is already present is skipped.
+#   promtool, prometheus           Debian's `prometheus` package: `promtool check config|rules`, and a
+#                                  real Prometheus that tests/api scrapes terse with
+#   node + npm                     Debian's packages, for tests/deploy/crd (the ServiceMonitor CRD schema)
+#   tests/deploy/crd/node_modules  `npm ci` from its package-lock.json (pinned)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = "0" ] || SUDO="sudo"
+APT_UPDATED=0
+apt_install() {
+  # apt_install PACKAGE... : install Debian packages without recommends, updating the lists once.
+  if [ "$APT_UPDATED" = "0" ]; then
+    $SUDO apt-get update -qq
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# promtool (prometheus package). Its postinst may try to start a service; none runs without systemd.
+# The prometheus server itself: tests/api/test_metrics.py starts one on a loopback port to scrape terse.
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || apt_install prometheus
+
+# node and npm for the CRD schema check.
+command -v node >/dev/null 2>&1 || apt_install nodejs
+command -v npm >/dev/null 2>&1 || apt_install npm
+
+# The CRD schema packages, exactly as locked. Reinstalled only when the lock file changes.
+CRD=tests/deploy/crd
+if ! cmp -s "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock" 2>/dev/null; then
+  (cd "$CRD" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock"
+fi
+
+echo "terse test tools: promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), node $(node --version)"
