@@ -32,3 +32,23 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Quality benchmark (bench/, synthetic NQ-20): terse over HTTP vs llmlingua 0.2.2 (.venv-ref) vs baselines.
+# The terse systems need the service running at BENCH_URL (`make run` in another shell). Resumable.
+.PHONY: bench-reference-setup bench-quality bench-gsm8k
+BENCH_SPLIT ?= dev
+BENCH_N ?= 20
+BENCH_RATES ?= 0.5 0.25 0.1
+BENCH_SYSTEMS ?= terse-longllmlingua terse-llmlingua reference bm25 random
+BENCH_URL ?= http://$(TERSE_HOST):$(TERSE_PORT)
+
+bench-reference-setup:
+	bash bench/setup_reference.sh
+
+bench-quality: setup bench-reference-setup
+	$(PY) -m bench.quality --split $(BENCH_SPLIT) --n $(BENCH_N) --rates $(BENCH_RATES) \
+		--systems $(BENCH_SYSTEMS) --url $(BENCH_URL) --keep-going; rc=$$?; \
+	$(PY) -m bench.report --split $(BENCH_SPLIT); exit $$rc
+
+bench-gsm8k: setup
+	$(PY) -m bench.gsm8k --url $(BENCH_URL)
