@@ -1,0 +1,179 @@
+"""Typed request and response bodies of the terse service.
+
+These mirror the server's wire contract (``app/schemas.py`` in the terse repository) field for field,
+bounds included, so a bad argument fails here before a round trip. A test in the terse repository
+starts the server and checks these models against its ``/openapi.json``; keep them in sync.
+
+Request models forbid unknown fields (as the server does); response models ignore fields they do not
+know, so an older client keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["llmlingua", "longllmlingua"]
+Ranker = Literal["perplexity", "question", "bm25", "hybrid", "embedding"]
+Reorder = Literal["original", "sort", "two_stage"]
+
+__all__ = [
+    "CompressRequest",
+    "CompressResponse",
+    "ContextResult",
+    "ErrorDetail",
+    "ErrorResponse",
+    "HealthResponse",
+    "InfoResponse",
+    "Limits",
+    "Method",
+    "Ranker",
+    "RecoverRequest",
+    "RecoverResponse",
+    "Reorder",
+]
+
+
+class CompressRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context: str | list[str] = Field(
+        ...,
+        description="The text to compress: one string, or a non-empty list of documents (one per retrieved "
+        "passage / demonstration). Documents are ranked, dropped or shortened; never invented.",
+    )
+    instruction: str = Field("", max_length=100_000, description="Kept verbatim, placed first.")
+    question: str = Field("", max_length=100_000, description="Kept verbatim, placed last.")
+    rate: float = Field(0.5, gt=0, le=1, description="Fraction of the prompt's tokens to keep (compressed / original).")
+    target_tokens: int | None = Field(
+        None, gt=0, description="Token budget for the whole compressed prompt; wins over `rate`."
+    )
+    method: Method | None = Field(
+        None,
+        description="`longllmlingua` (question-aware; the default when a question is given) or `llmlingua`.",
+    )
+    ranker: Ranker | None = Field(
+        None,
+        description="Coarse document ranker. Defaults: `hybrid` for longllmlingua, `perplexity` for llmlingua.",
+    )
+    reorder: Reorder = Field("original", description="Order of the kept documents in the output.")
+    dynamic_ratio: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="LongLLMLingua's dynamic compression ratio: keep-rate spread across ranks.",
+    )
+    condition_compare: bool = Field(
+        True, description="Contrastive perplexity: score tokens by how much the question explains them."
+    )
+    sentence_filter: bool = Field(False, description="Drop whole low-ranked sentences before token pruning.")
+    force_context_ids: list[int] = Field(
+        default_factory=list, max_length=10_000, description="0-based indices of documents always kept."
+    )
+    context_budget_slack: float = Field(
+        1.3,
+        ge=1.0,
+        le=10.0,
+        description="The coarse stage keeps documents up to this multiple of the context token budget; the "
+        "token-level stage then prunes the rest.",
+    )
+    window_tokens: int = Field(200, ge=16, le=4096, description="Window of iterative token-level compression.")
+    min_tokens: int | None = Field(
+        None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
+    )
+    deadline_ms: int | None = Field(
+        None,
+        gt=0,
+        le=3_600_000,
+        description="If compression cannot finish in this time, the original prompt is returned (`skipped`).",
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _non_empty_list(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("context must be a string or a non-empty list of strings")
+        return v
+
+    @model_validator(mode="after")
+    def _forced_in_range(self) -> CompressRequest:
+        n = 1 if isinstance(self.context, str) else len(self.context)
+        bad = [i for i in self.force_context_ids if not 0 <= i < n]
+        if bad:
+            raise ValueError(f"force_context_ids {bad} out of range for {n} context(s)")
+        return self
+
+    def contexts(self) -> list[str]:
+        return [self.context] if isinstance(self.context, str) else list(self.context)
+
+
+class ContextResult(BaseModel):
+    index: int = Field(description="0-based position of this document in the request.")
+    kept: bool = Field(description="False when the coarse stage dropped the whole document.")
+    text: str = Field(description="The document's compressed text ('' when dropped).")
+    original_tokens: int
+    compressed_tokens: int
+    rank: int | None = Field(description="0 = most relevant; null when no ranking ran.")
+
+
+class CompressResponse(BaseModel):
+    compressed_prompt: str = Field(description="Instruction, kept documents and question, joined by blank lines.")
+    original_tokens: int = Field(description="Scorer tokens of the uncompressed prompt assembled the same way.")
+    compressed_tokens: int = Field(description="Scorer tokens of compressed_prompt.")
+    rate: float = Field(description="compressed_tokens / original_tokens.")
+    ratio: float = Field(description="original_tokens / compressed_tokens.")
+    method: Method
+    skipped: bool = Field(False, description="True when the prompt was returned unchanged.")
+    skipped_reason: str | None = Field(None, description="`min_tokens` or `deadline` when skipped.")
+    contexts: list[ContextResult]
+    scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
+    model: str
+    timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
+
+
+class RecoverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    original_prompt: str = Field(..., max_length=5_000_000)
+    compressed_prompt: str = Field(..., max_length=5_000_000)
+    response: str = Field(..., max_length=1_000_000, description="The downstream LLM's answer.")
+
+
+class RecoverResponse(BaseModel):
+    recovered: str = Field(description="The response with spans copied from the compressed prompt restored.")
+
+
+class Limits(BaseModel):
+    max_input_tokens: int
+    max_body_bytes: int
+    max_concurrent_requests: int
+    max_batch_tokens: int
+    max_batch_requests: int
+    request_timeout_s: float
+
+
+class InfoResponse(BaseModel):
+    model: str
+    quantization: str
+    device: str
+    dtype: str
+    max_positions: int
+    version: str
+    methods: list[Method]
+    limits: Limits
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "loading", "draining", "unhealthy"]
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="Machine-readable kind: validation_error, payload_too_large, rate_limited, ...")
+    message: str
+    field: str | None = Field(None, description="The offending request field, for validation errors.")
+    details: dict | list | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
