@@ -32,7 +32,8 @@ def test_compose_file_matches_the_compose_specification() -> None:
 
 def test_the_schema_check_is_live(tmp_path: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE.read_text().replace("    healthcheck:\n      test:", "    healthchek:\n      test:", 1))
+    good, typo = "    healthcheck:\n      test:", "    healthchek:\n      test:"
+    broken.write_text(COMPOSE.read_text().replace(good, typo, 1))
     rc, report = validate(broken)
     assert rc != 0 and "healthchek" in report, report
 

@@ -88,7 +88,8 @@ def test_variants_are_picked_by_an_explicit_build_argument() -> None:
     froms = {s: a for s, i, a in all_ if i == "FROM"}
     assert froms["os-cpu"] == "${PYTHON_IMAGE} AS os-cpu"
     assert froms["os-cuda"] == "${CUDA_IMAGE} AS os-cuda"
-    assert froms["builder"] == froms["runtime"].replace("runtime", "builder") == "os-${TORCH_VARIANT} AS builder"
+    assert froms["builder"] == "os-${TORCH_VARIANT} AS builder"
+    assert froms["runtime"] == "os-${TORCH_VARIANT} AS runtime"
     # The build refuses a CPU image that carries CUDA libraries, or a CUDA image without CUDA torch.
     assert any("torch.version.cuda" in a and "nvidia" in a for i, a in stage("builder") if i == "RUN")
 

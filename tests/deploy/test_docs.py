@@ -38,9 +38,8 @@ def test_compose_commands_name_real_profiles_and_services() -> None:
         if " run " in c and c.startswith("docker compose"):
             service = re.search(r"--entrypoint \S+ (\S+)", c).group(1)
             assert service in spec["services"]
-    published = {
-        re.search(r"(\d+)\}?:\d+$", p).group(1) for svc in spec["services"].values() for p in svc.get("ports", [])
-    }
+    ports = [p for svc in spec["services"].values() for p in svc.get("ports", [])]
+    published = {re.search(r"(\d+)\}?:\d+$", p).group(1) for p in ports}
     assert set(re.findall(r"http://127\.0\.0\.1:(\d+)", text())) == published
 
 
@@ -76,7 +75,8 @@ def test_kubectl_commands_match_the_manifests() -> None:
     ]
     assert f"{label}=true" in text()
     hpa = one(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] in re.search(r"seriesQuery: '(\w+)", text()).group(1)
+    adapter_series = re.search(r"seriesQuery: '(\w+)", text()).group(1)
+    assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == adapter_series
 
 
 def test_setting_names_are_real() -> None:
