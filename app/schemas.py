@@ -22,9 +22,7 @@ class CompressRequest(BaseModel):
     )
     instruction: str = Field("", max_length=100_000, description="Kept verbatim, placed first.")
     question: str = Field("", max_length=100_000, description="Kept verbatim, placed last.")
-    rate: float = Field(
-        0.5, gt=0, le=1, description="Fraction of the prompt's tokens to keep (compressed / original)."
-    )
+    rate: float = Field(0.5, gt=0, le=1, description="Fraction of the prompt's tokens to keep (compressed / original).")
     target_tokens: int | None = Field(
         None, gt=0, description="Token budget for the whole compressed prompt; wins over `rate`."
     )

@@ -1,0 +1,252 @@
+"""One compression request from admission to response: readiness and admission (503 / 429), the
+token limit (413), `min_tokens` and `deadline_ms` (the prompt comes back unchanged, marked skipped),
+the request timeout (504, work cancelled), a client that leaves (its slot and queued work freed), and
+scorer failures (a clean 5xx; the service keeps serving). The pipeline itself runs in a pool thread;
+the event loop only waits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, compress
+
+from .auth import ANONYMOUS
+from .errors import ApiError
+from .lifecycle import Lifecycle
+from .scheduler import Scheduler, Ticket
+from .schemas import CompressRequest, CompressResponse
+
+log = logging.getLogger("terse.compute")
+CLIENT_CLOSED = 499  # nginx's status for "the client went away"; only ever logged
+
+
+@dataclass
+class Prompt:
+    text: str
+    tokens: int
+    context_tokens: list[int]
+
+
+def to_spec(req: CompressRequest, default_min_tokens: int) -> CompressionSpec:
+    return CompressionSpec(
+        context=req.contexts(),
+        instruction=req.instruction,
+        question=req.question,
+        rate=req.rate,
+        target_tokens=req.target_tokens,
+        method=req.method,
+        ranker=req.ranker,
+        reorder=req.reorder,
+        dynamic_ratio=req.dynamic_ratio,
+        condition_compare=req.condition_compare,
+        sentence_filter=req.sentence_filter,
+        force_context_ids=list(req.force_context_ids),
+        context_budget_slack=req.context_budget_slack,
+        window_tokens=req.window_tokens,
+        min_tokens=default_min_tokens if req.min_tokens is None else req.min_tokens,
+    )
+
+
+def measure(scorer, spec: CompressionSpec) -> Prompt:
+    """The uncompressed prompt, assembled as the pipelines assemble their output (instruction,
+    documents, question, joined by blank lines), and its token counts."""
+    text = "\n\n".join(p for p in (spec.instruction, *spec.context, spec.question) if p)
+    return Prompt(text, scorer.count(text), [scorer.count(c) for c in spec.context])
+
+
+def unchanged(spec: CompressionSpec, prompt: Prompt, reason: str, elapsed_ms: float) -> Compression:
+    contexts = [
+        ContextOutcome(i, True, c, n, n, None)
+        for i, (c, n) in enumerate(zip(spec.context, prompt.context_tokens, strict=True))
+    ]
+    return Compression(
+        prompt.text,
+        prompt.tokens,
+        prompt.tokens,
+        spec.resolved_method(),
+        contexts,
+        0,
+        {"total": round(elapsed_ms, 3)},
+        skipped=True,
+        skipped_reason=reason,
+    )
+
+
+def _run_pipeline(scheduler: Scheduler, ticket: Ticket, spec: CompressionSpec) -> Compression:
+    try:
+        return compress(scheduler.bind(ticket), spec, should_stop=ticket.should_stop)
+    finally:
+        scheduler.close(ticket)
+
+
+async def _client_gone(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _wait(work: asyncio.Future, request: Request, until: float) -> str:
+    """'done', 'gone' (the client disconnected) or 'expired' (`until` passed)."""
+    watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait(
+            {work, watcher}, timeout=max(until - time.monotonic(), 0), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        watcher.cancel()
+    if work in done:
+        return "done"
+    return "gone" if watcher in done else "expired"
+
+
+def _failure(e: BaseException) -> ApiError:
+    import torch
+
+    if isinstance(e, torch.OutOfMemoryError):
+        return ApiError(
+            503,
+            "out_of_memory",
+            "the scorer ran out of memory on this request; retry, or send a shorter prompt",
+            headers={"Retry-After": "1"},
+        )
+    if isinstance(e, ValueError):
+        return ApiError(422, "validation_error", f"request rejected by the compressor: {e}")
+    log.error("compression failed", exc_info=e)
+    return ApiError(500, "scorer_error", f"compression failed: {type(e).__name__}: {str(e)[:300]}")
+
+
+async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
+    metrics = life.metrics
+    info = request.scope.setdefault("terse", {})
+    life.require_ready()
+    if not life.admission.try_acquire():
+        metrics.rejected.labels("rate_limited").inc()
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"{life.admission.limit} requests already in flight; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        return await _admitted(request, req, life, info)
+    finally:
+        life.admission.release()
+
+
+async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, info: dict) -> Response:
+    settings, metrics, scheduler = life.settings, life.metrics, life.scheduler
+    t0 = time.monotonic()
+    timeout_at = t0 + settings.request_timeout_s
+    deadline = t0 + req.deadline_ms / 1000 if req.deadline_ms else None
+    spec = to_spec(req, settings.min_tokens)
+    loop = asyncio.get_running_loop()
+
+    counting = loop.run_in_executor(life.pool, measure, life.scorer, spec)
+    outcome = await _wait(counting, request, timeout_at)
+    if outcome != "done":
+        if outcome == "gone":
+            return _gone(info)
+        raise _timeout()
+    try:
+        prompt: Prompt = counting.result()
+    except Exception as e:
+        raise _failure(e) from None
+    info["input_tokens"] = prompt.tokens
+    if prompt.tokens > settings.max_input_tokens:
+        metrics.rejected.labels("too_many_tokens").inc()
+        raise ApiError(
+            413,
+            "too_many_tokens",
+            f"prompt has {prompt.tokens} tokens, over the limit of {settings.max_input_tokens}",
+            details={"tokens": prompt.tokens, "limit": settings.max_input_tokens},
+        )
+
+    ticket = Ticket(info.get("request_id", ""))
+    if prompt.tokens < spec.min_tokens:
+        result = unchanged(spec, prompt, "min_tokens", (time.monotonic() - t0) * 1000)
+    elif deadline is not None and time.monotonic() >= deadline:
+        result = unchanged(spec, prompt, "deadline", (time.monotonic() - t0) * 1000)
+    else:
+        ticket = scheduler.open(info.get("request_id", ""))
+        work = loop.run_in_executor(life.pool, _run_pipeline, scheduler, ticket, spec)
+        outcome = await _wait(work, request, min(timeout_at, deadline or timeout_at))
+        if outcome == "gone":
+            ticket.cancel("disconnected")
+            return _gone(info)
+        if outcome == "expired":
+            if deadline is not None and deadline <= timeout_at:
+                ticket.cancel("deadline")
+                result = unchanged(spec, prompt, "deadline", (time.monotonic() - t0) * 1000)
+            else:
+                ticket.cancel("timeout")
+                raise _timeout()
+        else:
+            try:
+                result = work.result()
+            except Cancelled:
+                raise _timeout() from None
+            except Exception as e:
+                info["error"] = type(e).__name__
+                raise _failure(e) from None
+    return _respond(result, ticket, prompt, life, info)
+
+
+def _gone(info: dict) -> Response:
+    info["error"] = "client_disconnected"
+    return Response(status_code=CLIENT_CLOSED)
+
+
+def _timeout() -> ApiError:
+    return ApiError(504, "timeout", "compression did not finish within TERSE_REQUEST_TIMEOUT_S; it was cancelled")
+
+
+def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycle, info: dict) -> Response:
+    key = info.get("key", ANONYMOUS)
+    life.metrics.observe_compression(
+        key,
+        result.original_tokens,
+        result.compressed_tokens,
+        result.scored_tokens,
+        result.timings_ms,
+        ticket.queue_s,
+        ticket.inference_s,
+        result.skipped,
+    )
+    body = CompressResponse(
+        compressed_prompt=result.compressed_prompt,
+        original_tokens=result.original_tokens,
+        compressed_tokens=result.compressed_tokens,
+        rate=result.rate,
+        ratio=result.ratio,
+        method=result.method,
+        skipped=result.skipped,
+        skipped_reason=result.skipped_reason,
+        contexts=[vars(c) for c in result.contexts],
+        scored_tokens=result.scored_tokens,
+        model=life.scorer.info.model,
+        timings_ms=result.timings_ms,
+    )
+    info.update(
+        input_tokens=result.original_tokens,
+        output_tokens=result.compressed_tokens,
+        method=result.method,
+        skipped=result.skipped,
+        skipped_reason=result.skipped_reason,
+        queue_ms=round(ticket.queue_s * 1000, 2),
+        inference_ms=round(ticket.inference_s * 1000, 2),
+        scored_tokens=result.scored_tokens,
+    )
+    if life.settings.log_prompts:
+        info.update(prompt=prompt.text, compressed_prompt=result.compressed_prompt)
+    headers = {
+        "x-terse-queue-time": f"{ticket.queue_s * 1000:.2f}",
+        "x-terse-inference-time": f"{ticket.inference_s * 1000:.2f}",
+        "x-terse-input-tokens": str(result.original_tokens),
+        "x-terse-output-tokens": str(result.compressed_tokens),
+    }
+    return JSONResponse(body.model_dump(), headers=headers)

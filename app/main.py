@@ -1,0 +1,57 @@
+"""The app factory: wires settings, metrics, the lifecycle (model, scheduler), routes, error
+handlers and middlewares into one FastAPI app. `python -m app` serves it; `uvicorn --factory
+app.main:create_app` does too, but without the SIGTERM drain of app/__main__.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from . import errors
+from .auth import AuthMiddleware, KeyChecker, parse_keys
+from .faults import FaultInjector
+from .lifecycle import Lifecycle
+from .limits import BodyLimitMiddleware
+from .logging import AccessMiddleware
+from .metrics import Metrics
+from .routes import build_router, version
+from .settings import Settings
+
+DESCRIPTION = """Prompt compression as a service: LLMLingua and LongLLMLingua on a small causal LM.
+
+Every error body is `{"error": {"type", "message", ...}}`. Compute routes need
+`Authorization: Bearer <key>` when TERSE_API_KEYS is set."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+    checker = KeyChecker(parse_keys(settings.api_keys))
+    faults = FaultInjector(settings.fault_injection) if settings.fault_injection else None
+    life = Lifecycle(settings, metrics, faults)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        life.start()
+        yield
+        life.shutdown()
+
+    app = FastAPI(title="terse", version=version(), description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings, app.state.metrics, app.state.life = settings, metrics, life
+
+    def reject(reason: str) -> None:
+        metrics.rejected.labels(reason).inc()
+
+    errors.install(app, on_reject=reject)
+    router = build_router(life)
+    app.include_router(router)
+    routes = [(r.path, {200, *(int(s) for s in r.responses)}) for r in router.routes if isinstance(r, APIRoute)]
+    # Added innermost first: access log (ids, timing, one line) wraps auth, which wraps the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, on_reject=reject)
+    app.add_middleware(AuthMiddleware, checker=checker, on_reject=reject)
+    app.add_middleware(AccessMiddleware, metrics=metrics, paths={path for path, _ in routes})
+    metrics.preinit([*routes, ("unmatched", {404, 405, 413})], checker.names())
+    return app

@@ -1,0 +1,145 @@
+"""The HTTP routes. Each declares, with ErrorResponse, every error status it can return; the work
+behind compression is in compute.py, the algorithms in compressors/."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+
+from fastapi import APIRouter, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from compressors import recover
+
+from . import compute
+from .errors import ApiError, error_body, responses
+from .lifecycle import Lifecycle
+from .schemas import (
+    CompressRequest,
+    CompressResponse,
+    HealthResponse,
+    InfoResponse,
+    Limits,
+    RecoverRequest,
+    RecoverResponse,
+)
+
+# Documents the bearer scheme in the OpenAPI document; auth.AuthMiddleware enforces it.
+bearer = [Security(HTTPBearer(auto_error=False, description="An entry of TERSE_API_KEYS (when set)."))]
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("terse")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_router(life: Lifecycle) -> APIRouter:
+    router = APIRouter()
+
+    async def compress_route(request: Request, body: CompressRequest) -> Response:
+        return await compute.handle(request, body, life)
+
+    compress_doc = {
+        "response_model": CompressResponse,
+        "responses": responses(401, 413, 422, 429, 500, 503, 504),
+        "dependencies": bearer,
+        "tags": ["compression"],
+        "description": "Compress a prompt (LLMLingua / LongLLMLingua). Prompts under `min_tokens`, and "
+        "prompts whose compression would miss `deadline_ms`, come back unchanged with `skipped: true`.",
+    }
+    router.add_api_route(
+        "/v1/compress",
+        compress_route,
+        methods=["POST"],
+        summary="Compress a prompt",
+        operation_id="compress",
+        **compress_doc,
+    )
+    router.add_api_route(
+        "/compress",
+        compress_route,
+        methods=["POST"],
+        summary="Compress a prompt (alias)",
+        operation_id="compress_alias",
+        **compress_doc,
+    )
+
+    @router.post(
+        "/v1/recover",
+        response_model=RecoverResponse,
+        responses=responses(401, 413, 422, 500),
+        dependencies=bearer,
+        tags=["compression"],
+        summary="Subsequence recovery",
+    )
+    async def recover_route(body: RecoverRequest) -> RecoverResponse:
+        text = await asyncio.to_thread(recover, body.original_prompt, body.compressed_prompt, body.response)
+        return RecoverResponse(recovered=text)
+
+    @router.get(
+        "/v1/info",
+        response_model=InfoResponse,
+        responses=responses(401, 503),
+        dependencies=bearer,
+        tags=["service"],
+        summary="Model and limits",
+    )
+    async def info_route() -> InfoResponse:
+        if life.scorer is None:
+            raise ApiError(503, "not_ready", "the model is loading", headers={"Retry-After": "5"})
+        s, i = life.settings, life.scorer.info
+        return InfoResponse(
+            model=i.model,
+            quantization=i.quantization,
+            device=i.device,
+            dtype=i.dtype,
+            max_positions=i.max_positions,
+            version=version(),
+            methods=["llmlingua", "longllmlingua"],
+            limits=Limits(
+                max_input_tokens=s.max_input_tokens,
+                max_body_bytes=s.max_body_bytes,
+                max_concurrent_requests=s.max_concurrent_requests,
+                max_batch_tokens=life.batch_tokens,
+                max_batch_requests=s.max_batch_requests,
+                request_timeout_s=s.request_timeout_s,
+            ),
+        )
+
+    @router.get(
+        "/healthz", response_model=HealthResponse, responses=responses(503), tags=["service"], summary="Liveness"
+    )
+    async def healthz() -> Response:
+        if not life.healthy:
+            detail = life.error or "the model worker has stopped"
+            return JSONResponse(error_body("unhealthy", detail), 503)
+        status = {"ready": "ok"}.get(life.phase, life.phase)
+        return JSONResponse(HealthResponse(status=status).model_dump())
+
+    @router.get(
+        "/readyz",
+        response_model=HealthResponse,
+        responses=responses(503),
+        tags=["service"],
+        summary="Readiness: model loaded and warmed up, not draining",
+    )
+    async def readyz() -> Response:
+        err = life.unavailable()
+        if err is not None:
+            return JSONResponse(error_body(err.type, err.message), 503, headers=err.headers)
+        return JSONResponse(HealthResponse(status="ok").model_dump())
+
+    @router.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics",
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    )
+    async def metrics_route() -> Response:
+        return Response(generate_latest(life.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,359 @@
+"""The only place that knows about concurrency. One worker thread owns the model; every request's
+pipeline runs in its own thread against a `BatchingScorer`, which has the Scorer interface but sends
+each model call to the worker as a job. The worker merges the `nll` jobs of concurrent requests into
+one `Scorer.nll` call under a token budget (which pads and packs them) and splits the results back;
+KV-cache stream steps run as single jobs. A request's own calls stay in order because its pipeline
+waits for each before making the next.
+
+Cancellation: `Ticket.cancel()` wakes the request's waiting pipeline thread at once (it raises
+`Cancelled`), and the worker drops the request's queued jobs instead of running them."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from compressors import Cancelled, Meter, Scorer
+
+log = logging.getLogger("terse.scheduler")
+_STOP = object()
+
+
+class Ticket:
+    """One request's handle: its cancellation flag and its time queued and on the model."""
+
+    def __init__(self, request_id: str = "") -> None:
+        self.request_id = request_id
+        self.cancelled_reason: str | None = None
+        self.woken: Future = Future()  # completes on cancel(), waking the pipeline's wait
+        self.queue_s = 0.0
+        self.inference_s = 0.0
+        self.jobs = 0
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self.cancelled_reason is None:
+            self.cancelled_reason = reason
+        try:
+            self.woken.set_result(reason)
+        except InvalidStateError:
+            pass
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_reason is not None
+
+    def should_stop(self) -> bool:
+        return self.cancelled
+
+
+@dataclass
+class _Job:
+    ticket: Ticket
+    tokens: int
+    sequences: list[list[int]] | None = None  # an nll job; None for a single call
+    score_from: list[int] | None = None
+    meter: Meter | None = None
+    call: Callable[[], Any] | None = None
+    future: Future = field(default_factory=Future)
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        scorer: Scorer,
+        *,
+        max_batch_tokens: int,
+        max_batch_requests: int,
+        batch_wait_ms: float = 2.0,
+        batching: bool = True,
+        before_job: Callable[[], None] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.scorer = scorer
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_requests = max_batch_requests
+        self.wait_s = batch_wait_ms / 1000
+        self.batching = batching
+        self._before_job = before_job or (lambda: None)
+        self._on_batch = on_batch or (lambda size, tokens: None)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._held: deque[_Job | object] = deque()  # taken from the queue but not run yet; worker-only
+        self._active = 0
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="terse-model-worker", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
+        self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def depth(self) -> int:
+        """Jobs waiting for the model."""
+        return self._queue.qsize() + len(self._held)
+
+    # -- per request -------------------------------------------------------------------------------
+    def open(self, request_id: str = "") -> Ticket:
+        with self._lock:
+            self._active += 1
+        return Ticket(request_id)
+
+    def close(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def bind(self, ticket: Ticket) -> BatchingScorer:
+        return BatchingScorer(self, ticket)
+
+    def nll(
+        self,
+        ticket: Ticket,
+        sequences: Sequence[Sequence[int]],
+        score_from: Sequence[int] | None,
+        meter: Meter | None,
+    ) -> list:
+        seqs = [list(s) for s in sequences]
+        if not seqs:
+            return []
+        job = _Job(ticket, sum(len(s) + 1 for s in seqs), seqs, list(score_from) if score_from else None, meter)
+        return self._submit(job)
+
+    def call(self, ticket: Ticket, fn: Callable[[], Any], tokens: int) -> Any:
+        return self._submit(_Job(ticket, tokens, call=fn))
+
+    def _submit(self, job: _Job) -> Any:
+        if job.ticket.cancelled:
+            raise Cancelled(job.ticket.cancelled_reason)
+        if self._stopped:
+            raise RuntimeError("the model worker has stopped")
+        self._queue.put(job)
+        done, _ = wait([job.future, job.ticket.woken], return_when=FIRST_COMPLETED)
+        if job.future in done and not job.future.cancelled():
+            return job.future.result()
+        job.future.cancel()  # still queued: the worker drops it
+        raise Cancelled(job.ticket.cancelled_reason)
+
+    # -- the worker --------------------------------------------------------------------------------
+    def _take(self, timeout: float | None) -> Any:
+        if self._held:
+            return self._held.popleft()
+        if timeout is not None and timeout <= 0:
+            return self._queue.get_nowait()
+        return self._queue.get(timeout=timeout)
+
+    @staticmethod
+    def _claim(job: _Job) -> bool:
+        """Mark a job running; False (and the job dropped) when its request was cancelled."""
+        if job.ticket.cancelled:
+            job.future.cancel()
+        return job.future.set_running_or_notify_cancel()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._take(None)
+            if job is _STOP:
+                self._fail_leftovers()
+                return
+            try:
+                if not self._claim(job):
+                    continue
+                if job.sequences is None:
+                    self._run_call(job)
+                else:
+                    self._run_nll(self._gather(job) if self.batching else [job])
+            except Exception:  # a bug here must not kill the worker: fail the job, keep serving
+                log.exception("model worker error")
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("model worker error"))
+
+    def _fail_leftovers(self) -> None:
+        left = list(self._held)
+        self._held.clear()
+        while True:
+            try:
+                left.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for job in left:
+            if job is not _STOP and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(RuntimeError("the model worker has stopped"))
+
+    def _gather(self, first: _Job) -> list[_Job]:
+        """More nll jobs of other requests, up to the token and request budgets. Waits up to
+        batch_wait_ms for them only while other requests are in flight."""
+        batch, tokens, deferred = [first], first.tokens, []
+        with self._lock:
+            others = self._active > 1
+        until = time.monotonic() + (self.wait_s if others else 0.0)
+        while len(batch) < self.max_batch_requests and tokens < self.max_batch_tokens:
+            try:
+                job = self._take(until - time.monotonic())
+            except queue.Empty:
+                break
+            if job is _STOP or job.sequences is None:
+                deferred.append(job)
+                if job is _STOP:
+                    break
+                continue
+            if tokens + job.tokens > self.max_batch_tokens:
+                deferred.append(job)
+                break
+            if self._claim(job):
+                batch.append(job)
+                tokens += job.tokens
+        self._held.extendleft(reversed(deferred))
+        return batch
+
+    def _run_nll(self, batch: list[_Job], *, retry: bool = False) -> None:
+        start = time.monotonic()
+        if not retry:
+            for j in batch:
+                j.ticket.queue_s += start - j.enqueued
+        tokens = sum(j.tokens for j in batch)
+        try:
+            self._before_job()
+            if len(batch) == 1:
+                j = batch[0]
+                results = [self.scorer.nll(j.sequences, score_from=j.score_from, meter=j.meter)]
+            else:
+                results = self._merged_nll(batch, tokens)
+        except Exception as e:
+            _after_failure(e)
+            if len(batch) > 1:  # one request's trouble (or a batch too big) must not fail the others
+                log.warning("merged batch of %d failed (%s); running its jobs one by one", len(batch), e)
+                for j in batch:
+                    self._run_nll([j], retry=True)
+                return
+            self._finish(batch, start, tokens, error=e)
+            return
+        self._finish(batch, start, tokens, results=results)
+
+    def _merged_nll(self, batch: list[_Job], tokens: int) -> list[list]:
+        seqs = [s for j in batch for s in j.sequences]
+        starts = None
+        if any(j.score_from is not None for j in batch):
+            starts = [x for j in batch for x in (j.score_from or [0] * len(j.sequences))]
+        meter = Meter()
+        flat = self.scorer.nll(seqs, score_from=starts, meter=meter)
+        results, lo = [], 0
+        for j in batch:
+            results.append(flat[lo : lo + len(j.sequences)])
+            lo += len(j.sequences)
+            if j.meter is not None:  # each request is charged its share of what the batch forwarded
+                j.meter.forwarded_tokens += round(meter.forwarded_tokens * j.tokens / tokens)
+                j.meter.forward_passes += meter.forward_passes
+        return results
+
+    def _run_call(self, job: _Job) -> None:
+        start = time.monotonic()
+        job.ticket.queue_s += start - job.enqueued
+        try:
+            self._before_job()
+            result = job.call()
+        except Exception as e:
+            _after_failure(e)
+            self._finish([job], start, job.tokens, error=e)
+            return
+        self._finish([job], start, job.tokens, results=[result])
+
+    def _finish(self, batch, start, tokens, *, results=None, error=None) -> None:
+        elapsed = time.monotonic() - start
+        self._on_batch(len(batch), tokens)
+        for i, j in enumerate(batch):
+            j.ticket.inference_s += elapsed
+            j.ticket.jobs += 1
+            if error is not None:
+                j.future.set_exception(error)
+            else:
+                j.future.set_result(results[i])
+
+
+def _after_failure(e: Exception) -> None:
+    import torch
+
+    if isinstance(e, torch.OutOfMemoryError) and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class BatchingScorer:
+    """The Scorer interface for one request's pipeline. Tokenizer helpers run in the caller's thread;
+    every model call goes through the scheduler's worker."""
+
+    def __init__(self, scheduler: Scheduler, ticket: Ticket) -> None:
+        self._sched = scheduler
+        self._ticket = ticket
+        self._scorer = scheduler.scorer
+        self.info = self._scorer.info
+        self.tokenizer = self._scorer.tokenizer
+        self.start_id = self._scorer.start_id
+
+    @property
+    def max_positions(self) -> int:
+        return self._scorer.max_positions
+
+    def encode(self, text: str) -> list[int]:
+        return self._scorer.encode(text)
+
+    def count(self, text: str) -> int:
+        return self._scorer.count(text)
+
+    def nll(
+        self,
+        sequences: Sequence[Sequence[int]],
+        *,
+        score_from: Sequence[int] | None = None,
+        meter: Meter | None = None,
+    ) -> list:
+        return self._sched.nll(self._ticket, sequences, score_from, meter)
+
+    def stream(self, prefix: Sequence[int] = (), meter: Meter | None = None) -> BatchedStream:
+        prefix = list(prefix)
+        real = self._sched.call(self._ticket, lambda: self._scorer.stream(prefix, meter), len(prefix) + 1)
+        return BatchedStream(self._sched, self._ticket, real)
+
+    def __getattr__(self, name: str) -> Any:  # anything else the pipelines read (not model calls)
+        return getattr(self._scorer, name)
+
+
+class BatchedStream:
+    """A Stream whose forward steps run on the worker. `hide` is bookkeeping for the next step, which
+    the worker runs after it, so it stays in the caller's thread."""
+
+    def __init__(self, scheduler: Scheduler, ticket: Ticket, stream: Any) -> None:
+        self._sched = scheduler
+        self._ticket = ticket
+        self._stream = stream
+
+    @property
+    def prefix_nll(self) -> Any:
+        return self._stream.prefix_nll
+
+    def extend(self, ids: Sequence[int]) -> Any:
+        ids = list(ids)
+        return self._sched.call(self._ticket, lambda: self._stream.extend(ids), len(ids))
+
+    def hide(self, positions: Sequence[int]) -> None:
+        self._stream.hide(positions)
+
+    def __len__(self) -> int:
+        return len(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
