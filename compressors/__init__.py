@@ -6,6 +6,13 @@ from .scorer import Meter, Scorer, load_scorer
 from .spec import Compression, CompressionSpec, ContextOutcome
 
 __all__ = [
-    "Cancelled", "Compression", "CompressionSpec", "ContextOutcome", "Meter", "Scorer", "compress",
-    "load_scorer", "recover",
+    "Cancelled",
+    "Compression",
+    "CompressionSpec",
+    "ContextOutcome",
+    "Meter",
+    "Scorer",
+    "compress",
+    "load_scorer",
+    "recover",
 ]

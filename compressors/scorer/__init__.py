@@ -12,6 +12,16 @@ def load_scorer(model: str = "embedded", *, quantization: str = "auto", device: 
 
 
 __all__ = [
-    "EMBEDDED_NAME", "EmbeddedModelMissing", "LoadedModel", "Meter", "QUANTIZATIONS", "Scorer",
-    "ScorerInfo", "Stream", "converted_dir", "embedded_gguf_path", "load_model", "load_scorer",
+    "EMBEDDED_NAME",
+    "EmbeddedModelMissing",
+    "LoadedModel",
+    "Meter",
+    "QUANTIZATIONS",
+    "Scorer",
+    "ScorerInfo",
+    "Stream",
+    "converted_dir",
+    "embedded_gguf_path",
+    "load_model",
+    "load_scorer",
 ]

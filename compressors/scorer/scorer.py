@@ -226,9 +226,7 @@ class Stream:
 
     def _feed(self, ids: list[int], *, first_is_start: bool) -> torch.Tensor:
         mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
-        hidden, self.past = self.s._forward(
-            torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty()
-        )
+        hidden, self.past = self.s._forward(torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty())
         self.ids.extend(ids)
         self.visible.extend([True] * len(ids))
         hidden = hidden[0]

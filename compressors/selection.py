@@ -1,0 +1,55 @@
+"""Final cut: which units survive, so the assembled prompt lands on the token budget. Each document
+keeps its best units up to scale x its keep rate; the scale is found by bisection on the exact token
+count of the assembled prompt (the scorer's tokenizer), which absorbs re-tokenisation effects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .units import Segmented
+
+
+def _keep_for(seg: Segmented, order: list[int], costs: list[int], share: float) -> list[bool]:
+    keep = [False] * len(seg)
+    want, got = share * sum(costs), 0
+    for i in order:
+        if got >= want:
+            break
+        keep[i] = True
+        got += costs[i]
+    return keep
+
+
+def select_units(
+    segs: list[Segmented],
+    scores: list[list[float]],
+    rates: list[float],
+    render: Callable[[list[list[bool]]], str],
+    count: Callable[[str], int],
+    target: int,
+    iterations: int = 24,
+) -> tuple[list[list[bool]], str, int]:
+    orders = [sorted(range(len(s)), key=lambda i: (-sc[i], i)) for s, sc in zip(segs, scores, strict=True)]
+    costs = [[b - a for a, b in s.unit_tokens] for s in segs]
+
+    def attempt(scale: float):
+        keeps = [_keep_for(s, o, c, min(1.0, r * scale)) for s, o, c, r in zip(segs, orders, costs, rates, strict=True)]
+        text = render(keeps)
+        return keeps, text, count(text)
+
+    lo, hi = 0.0, 1.0 / max(min((r for r in rates if r > 0), default=1.0), 1e-6)
+    best = attempt(1.0)
+    for _ in range(iterations):
+        if best[2] == target:
+            break
+        mid = (lo + hi) / 2
+        cand = attempt(mid)
+        if abs(cand[2] - target) < abs(best[2] - target) or (
+            abs(cand[2] - target) == abs(best[2] - target) and cand[2] <= target
+        ):
+            best = cand
+        if cand[2] > target:
+            hi = mid
+        else:
+            lo = mid
+    return best

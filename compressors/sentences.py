@@ -1,0 +1,46 @@
+"""Sentence-level filter (LLMLingua's optional middle stage): inside the chosen documents, drop whole
+low-value sentences before token pruning. Sentences come from pysbd, a rule-based splitter that needs
+no downloaded data; a sentence's value is its mean NLL given the question, so off-topic boilerplate
+goes first."""
+
+from __future__ import annotations
+
+import functools
+
+import pysbd
+
+from .scorer import Meter
+from .units import Segmented, segment
+
+KEEP_FACTOR = 1.4  # sentences are kept up to this multiple of the context budget
+
+
+@functools.cache
+def _splitter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.sent for s in _splitter().segment(text)] if text.strip() else []
+
+
+def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: str, budget: int, meter: Meter):
+    sents = {i: split_sentences(segs[i].text) for i in chosen}
+    flat = [(i, j, s) for i in chosen for j, s in enumerate(sents[i]) if s.strip()]
+    if len(flat) <= 1:
+        return segs
+    q = scorer.encode(question.strip() + "\n\n") if question.strip() else []
+    ids = [scorer.encode(s) for _, _, s in flat]
+    nll = scorer.nll([q + x for x in ids], score_from=[len(q)] * len(ids), meter=meter)
+    value = [float(x.mean()) if len(x) else 0.0 for x in nll]
+    keep, used = set(), 0
+    for k in sorted(range(len(flat)), key=lambda k: -value[k]):
+        if used >= KEEP_FACTOR * budget:
+            break
+        keep.add(k)
+        used += len(ids[k])
+    out = list(segs)
+    for i in chosen:
+        parts = [s for k, (d, _, s) in enumerate(flat) if d == i and k in keep]
+        out[i] = segment("".join(parts), scorer.tokenizer)
+    return out

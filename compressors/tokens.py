@@ -1,0 +1,102 @@
+"""Iterative token-level compression (LLMLingua §3.3). Documents are fed to the scorer window by
+window; each window is scored conditioned on the prefix *as compressed so far*, then its least
+informative units are hidden from everything that follows. Hiding masks attention to the dropped
+tokens in the KV cache instead of forwarding the kept ones again, so every token is forwarded once.
+
+With contrastive perplexity (LongLLMLingua §4.2) the stream starts with the question, and a unit's
+importance is how much the question lowers its loss: NLL(x | prefix) - NLL(x | question, prefix)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .budget import SEPARATOR
+from .scorer import Meter
+from .units import Segmented
+
+
+def unit_means(seg: Segmented, token_values: torch.Tensor) -> list[float]:
+    vals = token_values.tolist()
+    return [sum(vals[a:b]) / max(b - a, 1) for a, b in seg.unit_tokens]
+
+
+def importance(
+    seg: Segmented, cond_nll: torch.Tensor, local_nll: torch.Tensor | None, contrast_weight: float
+) -> list[float]:
+    """Per-unit importance. Without a question-free stream it is the unit's mean NLL (surprise);
+    with one, the contrastive gain is added to it."""
+    if local_nll is None:
+        return unit_means(seg, cond_nll)
+    return unit_means(seg, cond_nll + contrast_weight * (local_nll - cond_nll))
+
+
+def keep_top(scores: list[float], costs: list[int], rate: float) -> list[bool]:
+    """Keep the best-scoring units until `rate` of the tokens is kept."""
+    keep = [False] * len(scores)
+    want, got = rate * sum(costs), 0
+    for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
+        if got >= want:
+            break
+        keep[i] = True
+        got += costs[i]
+    return keep
+
+
+def _windows(seg: Segmented, window: int) -> list[tuple[int, int]]:
+    """Unit ranges [u0, u1) whose tokens make windows of about `window` tokens, never splitting a unit."""
+    out, u0 = [], 0
+    while u0 < len(seg):
+        start_tok = seg.unit_tokens[u0][0]
+        u1 = u0 + 1
+        while u1 < len(seg) and seg.unit_tokens[u1][1] - start_tok <= window:
+            u1 += 1
+        out.append((u0, u1))
+        u0 = u1
+    return out
+
+
+def iterative_nll(
+    scorer,
+    segs: list[Segmented],
+    rates: list[float],
+    *,
+    prefix_ids: list[int],
+    local: list[torch.Tensor] | None,
+    contrast_weight: float,
+    window: int,
+    meter: Meter | None = None,
+    should_stop: Callable[[], None] | None = None,
+) -> list[torch.Tensor]:
+    """Per-token NLL of each document (in output order), each window conditioned on the compressed
+    prefix. Returns the conditional NLLs; the keep decisions only steer the conditioning."""
+    stream = scorer.stream(prefix_ids, meter=meter)
+    sep = scorer.encode(SEPARATOR)
+    results: list[torch.Tensor] = []
+    for d, (seg, rate) in enumerate(zip(segs, rates, strict=True)):
+        if d > 0 or prefix_ids:
+            stream.extend(sep)
+        base = len(stream)
+        cond = torch.zeros(len(seg.token_ids))
+        fed = 0
+        for u0, u1 in _windows(seg, window):
+            if should_stop:
+                should_stop()
+            t1 = seg.unit_tokens[u1 - 1][1]
+            if t1 > fed:
+                cond[fed:t1] = stream.extend(seg.token_ids[fed:t1])
+                fed = t1
+            if rate >= 1.0:
+                continue
+            span = range(u0, u1)
+            sub = Segmented(
+                seg.text, seg.token_ids, [seg.unit_spans[u] for u in span], [seg.unit_tokens[u] for u in span]
+            )
+            scores = importance(sub, cond, local[d] if local else None, contrast_weight)
+            keep = keep_top(scores, [b - a for a, b in sub.unit_tokens], rate)
+            kept_tokens = {t for (a, b), k in zip(sub.unit_tokens, keep, strict=True) if k for t in range(a, b)}
+            dropped = {t for (a, b), k in zip(sub.unit_tokens, keep, strict=True) if not k for t in range(a, b)}
+            stream.hide([base + t for t in sorted(dropped - kept_tokens)])
+        results.append(cond)
+    return results

@@ -1,0 +1,86 @@
+"""The scoring primitive on tiny random models: shapes, padding, KV continuation, long inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from compressors import Meter
+
+SEQS = [[5, 9, 300, 17, 44, 1024, 7], [88, 3], list(range(100, 160)), [42]]
+
+
+@pytest.fixture(params=["tiny_llama", "tiny_gpt2"])
+def scorer(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_one_loss_per_token_and_batch_equals_single(scorer):
+    batched = scorer.nll(SEQS)
+    assert [len(x) for x in batched] == [len(s) for s in SEQS]
+    for seq, got in zip(SEQS, batched, strict=True):
+        alone = scorer.nll([seq])[0]
+        torch.testing.assert_close(got, alone, atol=1e-5, rtol=1e-5)
+    assert all(torch.isfinite(x).all() and (x >= 0).all() for x in batched)
+
+
+def test_score_from_returns_the_tail(scorer):
+    full = scorer.nll([SEQS[2]])[0]
+    tail = scorer.nll([SEQS[2]], score_from=[40])[0]
+    torch.testing.assert_close(tail, full[40:])
+
+
+def test_small_head_chunks_change_nothing(scorer):
+    full = scorer.nll(SEQS)
+    scorer.head_chunk_tokens, old = 7, scorer.head_chunk_tokens
+    try:
+        chunked = scorer.nll(SEQS)
+    finally:
+        scorer.head_chunk_tokens = old
+    for a, b in zip(full, chunked, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_kv_continuation_equals_full_recomputation(scorer):
+    seq = SEQS[2]
+    full = scorer.nll([seq])[0]
+    stream = scorer.stream(seq[:10])
+    parts = [stream.prefix_nll, stream.extend(seq[10:25]), stream.extend(seq[25:26]), stream.extend(seq[26:])]
+    torch.testing.assert_close(torch.cat(parts), full, atol=1e-4, rtol=1e-4)
+
+
+def test_hidden_tokens_stop_conditioning_later_ones(tiny_llama):
+    seq = list(range(200, 240))
+    a = tiny_llama.stream(seq[:20])
+    b = tiny_llama.stream(seq[:20])
+    b.hide(range(5, 15))
+    assert not torch.allclose(a.extend(seq[20:]), b.extend(seq[20:]))
+
+
+def test_deterministic(scorer):
+    assert all(torch.equal(x, y) for x, y in zip(scorer.nll(SEQS), scorer.nll(SEQS), strict=True))
+
+
+def test_inputs_longer_than_the_window_are_scored_not_truncated(tiny_gpt2):
+    window = tiny_gpt2.max_positions  # 64 for the tiny GPT-2
+    seq = [(i * 37) % 5000 + 10 for i in range(3 * window + 5)]
+    out = tiny_gpt2.nll([seq])[0]
+    assert len(out) == len(seq) and torch.isfinite(out).all()
+    head = tiny_gpt2.nll([seq[: window - 1]])[0]
+    torch.testing.assert_close(out[: window - 1], head)
+
+
+def test_stream_survives_past_the_window(tiny_gpt2):
+    stream = tiny_gpt2.stream([11, 12, 13])
+    for k in range(10):
+        out = stream.extend([100 + k * 20 + j for j in range(20)])
+        assert len(out) == 20 and torch.isfinite(out).all()
+
+
+def test_meter_counts_forwarded_tokens_not_padding(scorer):
+    meter = Meter()
+    scorer.nll(SEQS, meter=meter)
+    assert meter.forwarded_tokens == sum(len(s) + 1 for s in SEQS)  # + the start token each
+    stream = scorer.stream([1, 2, 3], meter=meter)
+    stream.extend([4, 5])
+    assert meter.forwarded_tokens == sum(len(s) + 1 for s in SEQS) + 4 + 2
