@@ -234,7 +234,7 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycl
     info.update(
         input_tokens=result.original_tokens,
         output_tokens=result.compressed_tokens,
-        method=result.method,
+        compression_method=result.method,
         skipped=result.skipped,
         skipped_reason=result.skipped_reason,
         queue_ms=round(ticket.queue_s * 1000, 2),

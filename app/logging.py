@@ -45,6 +45,14 @@ def configure(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    try:  # transformers prints through its own handler, and draws progress bars on stderr
+        import transformers.utils.logging as hf_logging
+
+        hf_logging.disable_default_handler()
+        hf_logging.enable_propagation()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
 def parse_traceparent(value: str | None) -> dict[str, str]:
@@ -101,6 +109,7 @@ class AccessMiddleware:
                 "route": route,
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),
-                **{k: v for k, v in info.items() if k != "request_id"},
             }
+            for k, v in info.items():  # what the route added; never overrides the fields above
+                fields.setdefault(k, v)
             access_log.info("request", extra={"fields": fields})

@@ -135,6 +135,7 @@ def test_one_json_log_line_per_request_without_prompt_text(server, client):
     assert len(lines) == 1, lines
     line = lines[0]
     assert line["logger"] == "terse.access" and line["status"] == 200 and line["route"] == "/v1/compress"
+    assert line["method"] == "POST" and line["compression_method"] == "llmlingua"
     assert line["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and line["parent_id"] == "00f067aa0ba902b7"
     assert line["input_tokens"] == r.json()["original_tokens"] and line["key"] == "alice"
     assert {"duration_ms", "queue_ms", "inference_ms", "output_tokens"} <= set(line)
