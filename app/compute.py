@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, compress
+from compressors.budget import assemble
 
 from .auth import ANONYMOUS
 from .errors import ApiError
@@ -54,9 +55,8 @@ def to_spec(req: CompressRequest, default_min_tokens: int) -> CompressionSpec:
 
 
 def measure(scorer, spec: CompressionSpec) -> Prompt:
-    """The uncompressed prompt, assembled as the pipelines assemble their output (instruction,
-    documents, question, joined by blank lines), and its token counts."""
-    text = "\n\n".join(p for p in (spec.instruction, *spec.context, spec.question) if p)
+    """The uncompressed prompt, assembled as the pipelines assemble their output, and its token counts."""
+    text = assemble(spec.instruction, spec.context, spec.question)
     return Prompt(text, scorer.count(text), [scorer.count(c) for c in spec.context])
 
 
