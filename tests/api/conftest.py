@@ -4,21 +4,14 @@ the test-only fault-injection folder (app/faults.py) when a test needs a slow or
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from loadtests.server import REPO, Service, free_port, metric_samples  # noqa: F401 - re-exported for the tests
+
 KEYS = {"alice": "alice-secret-key", "bob": "bob-secret-key"}
 AUTH = {"Authorization": f"Bearer {KEYS['alice']}"}
 START_TIMEOUT_S = 180  # torch import on a busy 2-core machine
@@ -29,12 +22,6 @@ WORDS = (
     "harvested golden wheat before heavy autumn rain arrived from distant northern hills where "
     "shepherds guided sheep through narrow valleys covered with purple heather under bright stars"
 ).split()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def text(seed: int, words: int = 60) -> str:
@@ -59,16 +46,6 @@ def assert_error(resp: httpx.Response, status: int, type_: str | None = None, fi
     if field is not None:
         assert err.get("field") == field, body
     return err
-
-
-def metric_samples(text_: str, name: str) -> dict[str, float]:
-    """{label string: value} of one metric in Prometheus text format."""
-    out = {}
-    for line in text_.splitlines():
-        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})?\s+(\S+)$", line)
-        if m:
-            out[m.group(1) or ""] = float(m.group(2))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -102,36 +79,21 @@ def tiny_model(tmp_path_factory) -> Path:
     return out
 
 
-class Server:
-    """`python -m app` in a subprocess; stderr (JSON logs) goes to a file."""
+class Server(Service):
+    """`python -m app` on the tiny model (loadtests/server.py), fp32 on one CPU thread, with a
+    fault-injection folder."""
 
     def __init__(self, model: Path, workdir: Path, **settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.faults = workdir / "faults"
         self.faults.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TERSE_")}
-        env.update(
-            TERSE_MODEL=str(model),
-            TERSE_QUANTIZATION="fp32",
-            TERSE_DEVICE="cpu",
-            TERSE_CACHE_DIR=str(workdir / "cache"),
-            TERSE_FAULT_INJECTION=str(self.faults),
-            HF_HUB_OFFLINE="1",
-            TRANSFORMERS_OFFLINE="1",
-            OMP_NUM_THREADS="1",
-            PYTHONUNBUFFERED="1",
-        )
-        env.update({f"TERSE_{k.upper()}": str(v) for k, v in settings.items()})
-        self._log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO,
-            env=env,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
+        base = {
+            "model": model,
+            "quantization": "fp32",
+            "device": "cpu",
+            "cache_dir": workdir / "cache",
+            "fault_injection": self.faults,
+        }
+        super().__init__(workdir, {**base, **settings}, env={"OMP_NUM_THREADS": "1"})
 
     def fault(self, name: str, value: str | None) -> None:
         path = self.faults / name
@@ -141,60 +103,7 @@ class Server:
             path.write_text(value)
 
     def wait(self, path: str = "/readyz", timeout: float = START_TIMEOUT_S) -> None:
-        until = time.monotonic() + timeout
-        while time.monotonic() < until:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{path} not 200 after {timeout}s:\n{self.logs()}")
-
-    def logs(self) -> str:
-        return self.log.read_text()[-5000:]
-
-    def log_lines(self) -> list[dict]:
-        lines = []
-        for raw in self.log.read_text().splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except ValueError:
-                pass
-        return lines
-
-    def metrics(self) -> str:
-        return httpx.get(self.url + "/metrics", timeout=10).text
-
-    def value(self, name: str, labels: str = "") -> float:
-        return metric_samples(self.metrics(), name).get(labels, 0.0)
-
-    def wait_value(self, name: str, check, timeout: float = 10.0, labels: str = "") -> float:
-        """Poll a metric until check(value) holds."""
-        until = time.monotonic() + timeout
-        while True:
-            v = self.value(name, labels)
-            if check(v):
-                return v
-            if time.monotonic() > until:
-                raise AssertionError(f"{name}{labels} stayed at {v}")
-            time.sleep(0.02)
-
-    def terminate(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self) -> int | None:
-        self.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log_file.close()
-        return self.proc.returncode
+        super().wait(path, timeout)
 
 
 # Settings of the shared server: small limits so the limit tests need small requests.
@@ -203,7 +112,7 @@ MAIN_SETTINGS = {
     "max_concurrent_requests": 4,
     "max_body_bytes": 65536,
     "max_input_tokens": 2000,
-    "request_timeout_s": 4,
+    "request_timeout_s": 6,  # room for the concurrency tests on a busy 2-core machine
     "min_tokens": 16,
     "max_batch_tokens": 2048,
     "max_batch_requests": 8,

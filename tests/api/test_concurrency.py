@@ -47,7 +47,7 @@ def test_concurrent_requests_batch_and_match_their_alone_outputs(server, client,
         running = bg.submit(post_all, server, bodies)
         server.wait_value("terse_requests_in_flight", lambda v: v == CAPACITY)
         try:  # all first calls queued (unless the worker already took several into its stuck batch)
-            server.wait_value("terse_queue_depth", lambda v: v >= CAPACITY - 1, timeout=2)
+            server.wait_value("terse_queue_depth", lambda v: v >= CAPACITY - 1, timeout=1)
         except AssertionError:
             pass
         faults("hold_jobs", None)
