@@ -71,7 +71,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HOME=/var/cache/terse/hf \
     XDG_CACHE_HOME=/var/cache/terse/xdg \
     HOME=/var/cache/terse
-# Writable: models pulled by id (TERSE_MODEL=org/name) land here on first start, or pre-fetched (docs/deploy.md).
+# Writable: models pulled by id (TERSE_MODEL=org/name) land here on first start, or pre-fetched (README, Deploy).
 VOLUME ["/var/cache/terse"]
 WORKDIR /opt/terse
 USER 10001:10001

@@ -1,7 +1,7 @@
 """Dockerfile and .dockerignore: hadolint finds nothing; the install step is scripts/setup.sh, the script
 `make setup` runs (one source of truth); the runtime stage is non-root, read-only friendly, health
 checked, and starts the app in exec form; the build context carries what the image installs and
-nothing else. No Docker engine exists here, so the image itself is built elsewhere (docs/deploy.md)."""
+nothing else. No Docker engine exists here, so the image itself is built elsewhere (README, Deploy)."""
 
 from __future__ import annotations
 

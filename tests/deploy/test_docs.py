@@ -1,4 +1,4 @@
-"""docs/deploy.md (the README's Deploy section): its commands name files, profiles, overlays, secrets
+"""The README's Deploy section: its commands name files, profiles, overlays, secrets
 and settings that exist, so the documented steps match what ships."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import re
 import yaml
 from deploytools import COMPOSE, DOCKERFILE, K8S, REPO, one, render, settings_env_names
 
-DOC = REPO / "docs" / "deploy.md"
+DOC = REPO / "README.md"
 
 
 def text() -> str:
-    return DOC.read_text()
+    """The Deploy section of the README: from its heading to the next top-level heading."""
+    return re.search(r"^## Deploy\n(.*?)(?=^## )", DOC.read_text(), flags=re.S | re.M).group(1)
 
 
 def commands() -> list[str]:
