@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -202,12 +203,16 @@ class Stream:
         self.meter = meter
         self.ids: list[int] = []
         self.visible: list[bool] = []
+        # Each token's index among all tokens fed after the start token (increasing). A rebase drops
+        # tokens from ids/visible, so positions given to hide() are looked up here, never by offset.
+        self.logical: list[int] = []
+        self.fed = 0
         self.past = None
         self._last_hidden: torch.Tensor | None = None
         self.prefix_nll = self._feed([scorer.start_id, *prefix], first_is_start=True)
 
-    def __len__(self) -> int:  # tokens fed after the start token
-        return len(self.ids) - 1
+    def __len__(self) -> int:  # tokens fed after the start token, rebases included
+        return self.fed
 
     @torch.inference_mode()
     def extend(self, ids: Sequence[int]) -> torch.Tensor:
@@ -222,13 +227,20 @@ class Stream:
     def hide(self, positions: Sequence[int]) -> None:
         """Hide tokens by their index among the tokens fed after the start token (prefix included)."""
         for p in positions:
-            self.visible[p + 1] = False
+            i = bisect_left(self.logical, p)
+            if i < len(self.logical) and self.logical[i] == p:  # else a rebase already dropped it
+                self.visible[i + 1] = False
 
-    def _feed(self, ids: list[int], *, first_is_start: bool) -> torch.Tensor:
+    def _feed(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None = None) -> torch.Tensor:
         mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
         hidden, self.past = self.s._forward(torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty())
         self.ids.extend(ids)
         self.visible.extend([True] * len(ids))
+        if logical is None:
+            new = len(ids) - 1 if first_is_start else len(ids)
+            logical = list(range(self.fed, self.fed + new))
+            self.fed += new
+        self.logical.extend(logical)
         hidden = hidden[0]
         if first_is_start:
             preds, targets = hidden[:-1], ids[1:]
@@ -249,9 +261,10 @@ class Stream:
         """Past the model's window: restart from the last visible tokens (half a window), so the
         stream keeps going with as much recent history as fits."""
         keep = max(self.s.max_positions // 2 - incoming, 0)
-        tail = [t for t, v in zip(self.ids[1:], self.visible[1:], strict=True) if v][-keep:] if keep else []
-        self.ids, self.visible, self.past, self._last_hidden = [], [], None, None
-        self._feed([self.s.start_id, *tail], first_is_start=True)
+        visible = zip(self.ids[1:], self.visible[1:], self.logical, strict=True)
+        tail = [(t, n) for t, v, n in visible if v][-keep:] if keep else []
+        self.ids, self.visible, self.logical, self.past, self._last_hidden = [], [], [], None, None
+        self._feed([self.s.start_id, *(t for t, _ in tail)], first_is_start=True, logical=[n for _, n in tail])
 
 
 def _model_window(model: torch.nn.Module) -> int:

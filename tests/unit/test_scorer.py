@@ -84,3 +84,30 @@ def test_meter_counts_forwarded_tokens_not_padding(scorer):
     stream = scorer.stream([1, 2, 3], meter=meter)
     stream.extend([4, 5])
     assert meter.forwarded_tokens == sum(len(s) + 1 for s in SEQS) + 4 + 2
+
+
+def test_hide_after_a_rebase_uses_positions_counted_from_the_start(tiny_gpt2):
+    # Positions given to hide() count every token fed, across rebases (the iterative compression
+    # computes them from len(stream) before a document); they used to index the rebased lists.
+    stream = tiny_gpt2.stream([11, 12, 13])
+    for k in range(6):
+        base = len(stream)
+        stream.extend([100 + k * 20 + j for j in range(20)])
+        assert len(stream) == base + 20
+        stream.hide([base + 2, base + 3])
+    assert len(stream.ids) <= tiny_gpt2.max_positions  # it did rebase
+    last = len(stream) - 20  # the last chunk: still in the stream, positions +2 and +3 hidden
+    where = {n: i + 1 for i, n in enumerate(stream.logical)}
+    assert not stream.visible[where[last + 2]] and not stream.visible[where[last + 3]]
+    assert stream.visible[where[last + 4]]
+    stream.hide([0, 1])  # dropped by the rebase: nothing to do
+
+
+def test_a_prompt_longer_than_the_window_is_compressed(tiny_llama):
+    from compressors import CompressionSpec, compress
+
+    words = "river mountain engineer quietly measured bridge students painted colourful murals".split()
+    text = " ".join(words[(i * 7) % len(words)] for i in range(2 * tiny_llama.max_positions))
+    out = compress(tiny_llama, CompressionSpec(context=[text], rate=0.5))
+    assert out.original_tokens > tiny_llama.max_positions
+    assert abs(out.compressed_tokens - round(0.5 * out.original_tokens)) <= 0.05 * out.original_tokens
