@@ -52,3 +52,17 @@ bench-quality: setup bench-reference-setup
 
 bench-gsm8k: setup
 	$(PY) -m bench.gsm8k --url $(BENCH_URL)
+
+# Speed benchmarks (bench/README.md): each starts what it needs; one model at a time. Resumable; --quick smoke.
+.PHONY: bench-speed bench-quant bench-throughput bench-gpu-dry
+bench-speed: setup bench-reference-setup
+	$(PY) -m bench.speed $(BENCH_SPEED_ARGS)
+
+bench-quant: setup
+	$(PY) -m bench.quantization $(BENCH_QUANT_ARGS)
+
+bench-throughput: setup
+	$(PY) -m bench.throughput $(BENCH_THROUGHPUT_ARGS)
+
+bench-gpu-dry: setup
+	$(PY) -m bench.gpu --dry-run
