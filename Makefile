@@ -33,6 +33,22 @@ lint: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
+# Load and reliability (loadtests/README.md). `make test` runs short versions of each; these are the long ones.
+# loadtest: starts terse (embedded model), finds capacity, 0.5x/1x/2x + the mix; ~40 min on 2 cores.
+LOADTEST_ARGS ?=
+RELIABILITY := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -p no:cacheprovider -m slow
+loadtest: setup
+	$(PY) -m loadtests $(LOADTEST_ARGS)
+
+fuzz: setup
+	$(RELIABILITY) tests/api/test_fuzz.py
+
+soak: setup
+	$(RELIABILITY) tests/api/test_reliability.py -k soak_10000
+
+overload: setup
+	$(RELIABILITY) tests/api/test_reliability.py -k overload_60s
+
 # Quality benchmark (bench/, synthetic NQ-20): terse over HTTP vs llmlingua 0.2.2 (.venv-ref) vs baselines.
 # The terse systems need the service running at BENCH_URL (`make run` in another shell). Resumable.
 .PHONY: bench-reference-setup bench-quality bench-gsm8k
