@@ -44,3 +44,17 @@ def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: 
         parts = [s for k, (d, _, s) in enumerate(flat) if d == i and k in keep]
         out[i] = segment("".join(parts), scorer.tokenizer)
     return out
+
+
+def sentence_of_units(seg: Segmented) -> list[int]:
+    """For each unit, the index of the sentence (pysbd) its middle falls in."""
+    if not seg.text.strip():
+        return [0] * len(seg)
+    starts = [s.start for s in _splitter().segment(seg.text)]
+    out, j = [], 0
+    for a, b in seg.unit_spans:
+        mid = (a + b) // 2
+        while j + 1 < len(starts) and starts[j + 1] <= mid:
+            j += 1
+        out.append(j)
+    return out

@@ -22,7 +22,7 @@ class CompressionSpec:
     condition_compare: bool = True
     sentence_filter: bool = False
     force_context_ids: list[int] = field(default_factory=list)
-    context_budget_slack: float = 1.3
+    context_budget_slack: float = 1.0
     window_tokens: int = 200
     min_tokens: int = 0
 

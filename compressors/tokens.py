@@ -22,14 +22,43 @@ def unit_means(seg: Segmented, token_values: torch.Tensor) -> list[float]:
     return [sum(vals[a:b]) / max(b - a, 1) for a, b in seg.unit_tokens]
 
 
+def unit_peaks(seg: Segmented, token_values: torch.Tensor) -> list[float]:
+    """A unit's most surprising token: a name or a number is only as predictable as its least
+    predictable piece (SmolLM2 spells "1955" as five tokens, four of them easy)."""
+    vals = token_values.tolist()
+    return [max(vals[a:b], default=0.0) for a, b in seg.unit_tokens]
+
+
 def importance(
-    seg: Segmented, cond_nll: torch.Tensor, local_nll: torch.Tensor | None, contrast_weight: float
+    seg: Segmented,
+    cond_nll: torch.Tensor,
+    local_nll: torch.Tensor | None,
+    relevance_weight: float,
+    sentence_of: list[int] | None = None,
+    upto: int | None = None,
 ) -> list[float]:
-    """Per-unit importance. Without a question-free stream it is the unit's mean NLL (surprise);
-    with one, the contrastive gain is added to it."""
-    if local_nll is None:
-        return unit_means(seg, cond_nll)
-    return unit_means(seg, cond_nll + contrast_weight * (local_nll - cond_nll))
+    """Per-unit importance: the unit's surprise given the (compressed) prefix, plus, when a
+    question-free stream exists, the question-relevance of its sentence: the sentence's mean
+    contrastive gain NLL(x | prefix) - NLL(x | question, prefix), z-scored within the document.
+    Whole sentences that the question explains rise together, so the answer's sentence survives
+    with its context. `upto` limits the sentence statistics to units already scored."""
+    surprise = unit_peaks(seg, cond_nll)
+    if local_nll is None or sentence_of is None or relevance_weight == 0:
+        return surprise
+    gain = unit_means(seg, local_nll - cond_nll)
+    n = len(seg) if upto is None else upto
+    sums: dict[int, list[float]] = {}
+    for i in range(n):
+        sums.setdefault(sentence_of[i], []).append(gain[i])
+    means = {k: sum(v) / len(v) for k, v in sums.items()}
+    vals = list(means.values())
+    mu = sum(vals) / len(vals) if vals else 0.0
+    sd = (sum((x - mu) ** 2 for x in vals) / len(vals)) ** 0.5 if vals else 0.0
+    sd = sd or 1.0
+    return [
+        surprise[i] + relevance_weight * (means.get(sentence_of[i], mu) - mu) / sd if i < n else surprise[i]
+        for i in range(len(seg))
+    ]
 
 
 def keep_top(scores: list[float], costs: list[int], rate: float) -> list[bool]:
@@ -64,7 +93,8 @@ def iterative_nll(
     *,
     prefix_ids: list[int],
     local: list[torch.Tensor] | None,
-    contrast_weight: float,
+    relevance_weight: float,
+    sentences: list[list[int]] | None,
     window: int,
     meter: Meter | None = None,
     should_stop: Callable[[], None] | None = None,
@@ -89,14 +119,13 @@ def iterative_nll(
                 fed = t1
             if rate >= 1.0:
                 continue
-            span = range(u0, u1)
-            sub = Segmented(
-                seg.text, seg.token_ids, [seg.unit_spans[u] for u in span], [seg.unit_tokens[u] for u in span]
-            )
-            scores = importance(sub, cond, local[d] if local else None, contrast_weight)
-            keep = keep_top(scores, [b - a for a, b in sub.unit_tokens], rate)
-            kept_tokens = {t for (a, b), k in zip(sub.unit_tokens, keep, strict=True) if k for t in range(a, b)}
-            dropped = {t for (a, b), k in zip(sub.unit_tokens, keep, strict=True) if not k for t in range(a, b)}
+            scores = importance(
+                seg, cond, local[d] if local else None, relevance_weight, sentences[d] if sentences else None, u1
+            )[u0:u1]
+            spans = seg.unit_tokens[u0:u1]
+            keep = keep_top(scores, [b - a for a, b in spans], rate)
+            kept_tokens = {t for (a, b), k in zip(spans, keep, strict=True) if k for t in range(a, b)}
+            dropped = {t for (a, b), k in zip(spans, keep, strict=True) if not k for t in range(a, b)}
             stream.hide([base + t for t in sorted(dropped - kept_tokens)])
         results.append(cond)
     return results

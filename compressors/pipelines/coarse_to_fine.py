@@ -13,7 +13,7 @@ from ..ranking import bm25_scores, perplexity_ranking, question_ranking, recipro
 from ..ranking.base import Ranking
 from ..scorer import Meter
 from ..selection import select_units
-from ..sentences import sentence_filter
+from ..sentences import sentence_filter, sentence_of_units
 from ..spec import Compression, CompressionSpec, ContextOutcome
 from ..tokens import importance, iterative_nll
 from ..units import segment
@@ -31,7 +31,7 @@ class MethodConfig:
     default_ranker: str
     question_aware_tokens: bool  # contrastive perplexity, question as the stream's prefix
     dynamic_ratio: bool
-    contrast_weight: float = 1.0
+    relevance_weight: float = 4.0  # sentence question-relevance vs token surprise (tokens.importance)
 
 
 class _Clock:
@@ -176,6 +176,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     prefix_ids = scorer.encode(prefix + B.SEPARATOR) if prefix else []
     out_segs = [segs[i] for i in out_order]
     out_rates = [rate_of[i] for i in out_order]
+    sentences = [sentence_of_units(s) for s in out_segs] if local else None
     if tau < 1.0:
         cond = iterative_nll(
             scorer,
@@ -183,13 +184,14 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
             out_rates,
             prefix_ids=prefix_ids,
             local=local,
-            contrast_weight=cfg.contrast_weight,
+            relevance_weight=cfg.relevance_weight,
+            sentences=sentences,
             window=spec.window_tokens,
             meter=meter,
             should_stop=checkpoint,
         )
         scores = [
-            importance(s, c, local[k] if local else None, cfg.contrast_weight)
+            importance(s, c, local[k] if local else None, cfg.relevance_weight, sentences[k] if sentences else None)
             for k, (s, c) in enumerate(zip(out_segs, cond, strict=True))
         ]
     else:

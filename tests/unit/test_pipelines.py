@@ -70,7 +70,9 @@ def test_every_window_is_compressed_the_last_one_included(tiny_llama):
 
 
 def test_short_prompts_are_compressed_too(tiny_llama):
-    out = compress(tiny_llama, CompressionSpec(context=["The quick brown fox jumps over the lazy dog today."], rate=0.5))
+    out = compress(
+        tiny_llama, CompressionSpec(context=["The quick brown fox jumps over the lazy dog today."], rate=0.5)
+    )
     assert not out.skipped and out.compressed_tokens < out.original_tokens
 
 

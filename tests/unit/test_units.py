@@ -34,7 +34,11 @@ def test_any_subset_of_units_never_glues_words(text, rnd):
     source_words = set(text.split())
     for word in out.split():
         # every output word is (part of) an input word; text with CJK characters needs no spaces
-        assert word in source_words or any(0x2E80 <= ord(c) <= 0x9FFF or ord(c) >= 0x20000 for c in word) or any(word in w for w in source_words), (
+        assert (
+            word in source_words
+            or any(0x2E80 <= ord(c) <= 0x9FFF or ord(c) >= 0x20000 for c in word)
+            or any(word in w for w in source_words)
+        ), (
             word,
             text,
         )

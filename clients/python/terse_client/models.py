@@ -72,7 +72,7 @@ class CompressRequest(BaseModel):
         default_factory=list, max_length=10_000, description="0-based indices of documents always kept."
     )
     context_budget_slack: float = Field(
-        1.3,
+        1.0,
         ge=1.0,
         le=10.0,
         description="The coarse stage keeps documents up to this multiple of the context token budget; the "
