@@ -186,9 +186,9 @@ def test_with_names_and_numbers_the_budget_holds_within_one_unit(tiny_llama, doc
     )
 
 
-# Found by the properties on NAMED words: 89 tokens for a budget of 96 (-7.3%; the tolerance is 4.8).
-# The final cut bisects one scale over whole units; merged names/numbers make its steps coarse. The
-# README promises +-5%: reported, not changed here (the cut decides every benchmark's numbers).
+# Found by the properties on NAMED words: 89 tokens for a budget of 96 (-7.3%; the tolerance is 4.8),
+# when the final cut only bisected one scale over whole units (merged names/numbers made its steps
+# coarse). It now tops up with units that fit the gap (6dd8fc5); this keeps the case as a regression.
 DEAR_UNITS = [
     "r\t100000\t乖 Uiezfv  oojkcf rigztetay nqmu über 😀\n(see\t😀\t163  265 — Qnhmxrjk "
     " 🔥\tG t  丂 über\n...  丁 亠 553\n1721 ,\t1138 🎉 Rhjacnog\t931  é 2060 93612\n5198\n"
