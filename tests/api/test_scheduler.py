@@ -146,8 +146,12 @@ def test_batching_off_runs_each_job_alone(make):
 def test_a_cancelled_request_wakes_at_once_and_its_queued_job_never_runs(make):
     sched, gate = make()
     with ThreadPoolExecutor(2) as pool:
-        (_, first), (ticket, second) = submit_all(sched, [([[1]], None, None), ([[2]], None, None)], pool)
+        # the second job is queued only once the worker holds the first, so they cannot share a batch
+        ((_, first),) = submit_all(sched, [([[1]], None, None)], pool)
         gate.waiting.wait(5)
+        ((ticket, second),) = submit_all(sched, [([[2]], None, None)], pool)
+        while sched.depth() < 1:  # queued behind the stuck first job
+            time.sleep(0.001)
         ticket.cancel("disconnected")
         with pytest.raises(Cancelled):
             second.result(1)  # while the worker is still stuck on the first job
