@@ -48,8 +48,8 @@ def coarse_cut(order: list[int], lengths: list[int], budget: float, forced: list
 def dynamic_rates(n_ranked: int, tau: float, delta: float) -> list[float]:
     """Keep rates spread linearly by rank: tau*(1+delta) for the best document down to tau*(1-delta)
     for the worst (LongLLMLingua's dynamic compression ratio, relative so it works at any tau)."""
-    if n_ranked == 1:
-        return [min(tau, 1.0)]
+    if n_ranked <= 1:
+        return [min(tau, 1.0)] * n_ranked
     return [min(1.0, max(tau * (1 + delta * (1 - 2 * r / (n_ranked - 1))), 0.0)) for r in range(n_ranked)]
 
 

@@ -6,18 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .tokens import best_first, keep_top
 from .units import Segmented
-
-
-def _keep_for(seg: Segmented, order: list[int], costs: list[int], share: float) -> list[bool]:
-    keep = [False] * len(seg)
-    want, got = share * sum(costs), 0
-    for i in order:
-        if got >= want:
-            break
-        keep[i] = True
-        got += costs[i]
-    return keep
 
 
 def select_units(
@@ -29,11 +19,13 @@ def select_units(
     target: int,
     iterations: int = 24,
 ) -> tuple[list[list[bool]], str, int]:
-    orders = [sorted(range(len(s)), key=lambda i: (-sc[i], i)) for s, sc in zip(segs, scores, strict=True)]
+    orders = [best_first(sc) for sc in scores]
     costs = [[b - a for a, b in s.unit_tokens] for s in segs]
 
     def attempt(scale: float):
-        keeps = [_keep_for(s, o, c, min(1.0, r * scale)) for s, o, c, r in zip(segs, orders, costs, rates, strict=True)]
+        keeps = [
+            keep_top(sc, c, min(1.0, r * scale), o) for sc, o, c, r in zip(scores, orders, costs, rates, strict=True)
+        ]
         text = render(keeps)
         return keeps, text, count(text)
 

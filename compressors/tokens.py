@@ -61,11 +61,16 @@ def importance(
     ]
 
 
-def keep_top(scores: list[float], costs: list[int], rate: float) -> list[bool]:
-    """Keep the best-scoring units until `rate` of the tokens is kept."""
+def best_first(scores: list[float]) -> list[int]:
+    return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+
+
+def keep_top(scores: list[float], costs: list[int], rate: float, order: list[int] | None = None) -> list[bool]:
+    """Keep the best-scoring units until `rate` of the tokens is kept (`order`: best_first(scores),
+    when the caller already has it)."""
     keep = [False] * len(scores)
     want, got = rate * sum(costs), 0
-    for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
+    for i in order if order is not None else best_first(scores):
         if got >= want:
             break
         keep[i] = True

@@ -138,7 +138,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     # Budget per document: tau overall, spread by rank when the dynamic ratio is on.
     kept_len = sum(len(segs[i].token_ids) for i in chosen) or 1
     tau = min(1.0, budget.context_tokens / kept_len)
-    by_rank = dynamic_rates(len(chosen), tau, spec.dynamic_ratio if cfg.dynamic_ratio else 0.0)
+    by_rank = B.dynamic_rates(len(chosen), tau, spec.dynamic_ratio if cfg.dynamic_ratio else 0.0)
     rate_of = dict(zip(chosen, by_rank, strict=True))
     out_order = B.reorder(chosen, spec.reorder)
 
@@ -193,7 +193,3 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         meter.forwarded_tokens,
         clock.total(),
     )
-
-
-def dynamic_rates(n: int, tau: float, delta: float) -> list[float]:
-    return B.dynamic_rates(n, tau, delta) if n else []
