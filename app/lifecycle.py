@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from compressors import Scorer, load_scorer
+from compressors.ranking import embedding
 
 from .errors import ApiError
 from .faults import FaultInjector
@@ -165,4 +166,6 @@ def warm_up(scorer: Scorer, batch_tokens: int) -> list[int]:
     scorer.nll([seq] * rows)
     stream = scorer.stream(seq[:32])
     stream.extend(seq[32:64])
+    if embedding.available():  # the hybrid ranker's retriever: loaded now, not on the first request
+        embedding.embedding_scores([WARMUP_TEXT], WARMUP_TEXT, str(scorer.device))
     return [rows, width]

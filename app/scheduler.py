@@ -328,6 +328,9 @@ class BatchingScorer:
         real = self._sched.call(self._ticket, lambda: self._scorer.stream(prefix, meter), len(prefix) + 1)
         return BatchedStream(self._sched, self._ticket, real)
 
+    def serial(self, fn: Callable[[], Any], tokens: int) -> Any:
+        return self._sched.call(self._ticket, fn, tokens)
+
     def __getattr__(self, name: str) -> Any:  # anything else the pipelines read (not model calls)
         return getattr(self._scorer, name)
 

@@ -214,6 +214,38 @@ class SyntheticTokenizer:
         return 0 if token == self.START else None
 
 
+# all-MiniLM-L6-v2's configuration (the hybrid ranker's retriever), from its published config.json.
+MINILM = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536, vocab_size=30522)
+MINILM_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=4096)
+
+
+def install_synthetic_retriever(device: str, dry_run: bool) -> None:
+    """The hybrid ranker's retriever, random-initialised like the LMs (its 90 MB of weights do not travel):
+    a BERT of all-MiniLM-L6-v2's configuration in bf16 and a word-piece tokenizer hashed into its vocabulary,
+    put where compressors.ranking.embedding looks for its model. Costs are real; scores mean nothing."""
+    import torch
+    from transformers import BatchEncoding, BertConfig, BertModel
+
+    from compressors.ranking import embedding
+
+    cfg = BertConfig(**(MINILM_TINY if dry_run else MINILM), max_position_embeddings=512)
+    model = BertModel(cfg).to(device=device, dtype=torch.bfloat16).eval()
+    pieces = SyntheticTokenizer(cfg.vocab_size)
+
+    def tok(texts, padding=False, truncation=True, max_length=256, return_tensors=None, **_):
+        rows = [[101, *pieces(t)["input_ids"][: max_length - 2], 102] for t in texts]
+        if not padding:
+            return {"input_ids": rows}
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+        return BatchEncoding({"input_ids": ids, "attention_mask": mask})
+
+    embedding._load = lambda device="cpu": (tok, model)
+    embedding.available = lambda: True
+    SHIMS.append(f"retriever: random-initialised {'tiny BERT' if dry_run else 'all-MiniLM-L6-v2 configuration'}")
+
+
 _SYLLABLES = "ka lo mi ren tu sa vo pe ri dan mor el ith qua zen bo li ter gan fu nor as be cal dis".split()
 INSTRUCTION = (
     "Write a high-quality answer for the given question using only the provided search results "
@@ -730,6 +762,7 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
+    install_synthetic_retriever(args.device, args.dry_run)
     bench = Bench(args)
     log(f"gpu bench: {json.dumps(bench.result['environment'])}")
     if SHIMS:

@@ -109,19 +109,24 @@ def iterative_nll(
     stream = scorer.stream(prefix_ids, meter=meter)
     sep = scorer.encode(SEPARATOR)
     results: list[torch.Tensor] = []
+    # A separator waits to be fed with the next tokens: a 2-token forward pass reads every weight
+    # once, as a 200-token one does.
+    pending: list[int] = []
     for d, (seg, rate) in enumerate(zip(segs, rates, strict=True)):
         if d > 0 or prefix_ids:
-            stream.extend(sep)
-        base = len(stream)
+            pending = pending + sep
+        base = len(stream) + len(pending)
         cond = torch.zeros(len(seg.token_ids))
         fed = 0
-        for u0, u1 in _windows(seg, window):
+        # A document kept whole needs no window-by-window decisions: one pass.
+        windows = [] if not len(seg) else [(0, len(seg))] if rate >= 1.0 else _windows(seg, window)
+        for u0, u1 in windows:
             if should_stop:
                 should_stop()
             t1 = seg.unit_tokens[u1 - 1][1]
             if t1 > fed:
-                cond[fed:t1] = stream.extend(seg.token_ids[fed:t1])
-                fed = t1
+                cond[fed:t1] = stream.extend(pending + seg.token_ids[fed:t1])[len(pending) :]
+                pending, fed = [], t1
             if rate >= 1.0:
                 continue
             scores = importance(

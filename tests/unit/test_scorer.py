@@ -111,3 +111,17 @@ def test_a_prompt_longer_than_the_window_is_compressed(tiny_llama):
     out = compress(tiny_llama, CompressionSpec(context=[text], rate=0.5))
     assert out.original_tokens > tiny_llama.max_positions
     assert abs(out.compressed_tokens - round(0.5 * out.original_tokens)) <= 0.05 * out.original_tokens
+
+
+@pytest.mark.parametrize("max_padding, passes", [(0.1, 4), (1.0, 1)])
+def test_batches_carry_at_most_the_allowed_padding(scorer, max_padding, passes):
+    # SEQS are 7, 2, 60 and 1 tokens long: any two of them in a row would be >10% padding.
+    old, scorer.max_padding = scorer.max_padding, max_padding
+    try:
+        meter = Meter()
+        got = scorer.nll(SEQS, meter=meter)
+    finally:
+        scorer.max_padding = old
+    assert meter.forward_passes == passes
+    for seq, x in zip(SEQS, got, strict=True):
+        torch.testing.assert_close(x, scorer.nll([seq])[0], atol=1e-5, rtol=1e-5)

@@ -55,7 +55,8 @@ class CompressRequest(BaseModel):
     )
     ranker: Ranker | None = Field(
         None,
-        description="Coarse document ranker. Defaults: `hybrid` for longllmlingua, `perplexity` for llmlingua.",
+        description="Coarse document ranker. Defaults: `hybrid` (embedding retrieval, then the LM's "
+        "p(question | document) over the kept documents) for longllmlingua, `perplexity` for llmlingua.",
     )
     reorder: Reorder = Field("original", description="Order of the kept documents in the output.")
     dynamic_ratio: float = Field(
