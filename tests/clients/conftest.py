@@ -5,12 +5,6 @@ tokenizer, so end-to-end tests exercise the real HTTP stack in seconds."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +13,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from loadtests.server import free_port
+from tests.servers import KeyedService, save_tiny_llama, tiny_server
+
 SERVER_API_KEY = "clients-test-key"
-READY_TIMEOUT_S = 300  # torch import and warm-up on a busy 2-core box
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- canned responses -------------------------------------------------------------------------------
@@ -122,91 +111,10 @@ def _no_terse_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- a real server ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide random Llama with the embedded SmolLM2 tokenizer: real shapes, no real weights."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from compressors.scorer import converted_dir
-
-    target = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = AutoTokenizer.from_pretrained(converted_dir())
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=8192,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
-
-
-@dataclass
-class Server:
-    url: str
-    api_key: str
-    process: subprocess.Popen
-    log: Path
-
-
-def _server_python() -> str:
-    venv = REPO / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def _tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return "(no log)"
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")
-def terse_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m app` on a free port with the tiny model, fp32, and one API key; yields once /readyz
-    answers 200."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("terse-server") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TERSE_")}
-    env.update(
-        TERSE_MODEL=str(tiny_model_dir),
-        TERSE_QUANTIZATION="fp32",
-        TERSE_API_KEYS=SERVER_API_KEY,
-        TERSE_LOG_LEVEL="warning",
-        TERSE_DRAIN_SECONDS="2",
-    )
-    if os.environ.get("TERSE_CACHE_DIR"):
-        env["TERSE_CACHE_DIR"] = os.environ["TERSE_CACHE_DIR"]
-    cmd = [_server_python(), "-m", "app", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"terse server exited with {process.returncode} before ready:\n{_tail(log)}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"terse server not ready after {READY_TIMEOUT_S} s:\n{_tail(log)}")
-            time.sleep(0.25)
-        yield Server(url=url, api_key=SERVER_API_KEY, process=process, log=log)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+def terse_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedService]:
+    with tiny_server(tiny_model_dir, tmp_path_factory.mktemp("terse-server"), SERVER_API_KEY) as srv:
+        yield srv

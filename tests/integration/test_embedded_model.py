@@ -30,7 +30,8 @@ def test_converted_once_into_safetensors():
 
 
 def test_output_head_is_tied_to_the_embeddings(smollm):
-    assert smollm.model.get_output_embeddings().weight.data_ptr() == smollm.model.get_input_embeddings().weight.data_ptr()
+    model = smollm.model
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
 
 
 def test_fluent_text_is_likely_and_shuffled_text_is_not(smollm):

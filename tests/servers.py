@@ -1,0 +1,63 @@
+"""A real terse server for the client and deployment tests: `python -m app` on 127.0.0.1
+(loadtests/server.py's Service) with a tiny random Llama and one API key, fp32 on the CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from loadtests.server import Service
+
+READY_TIMEOUT_S = 300  # torch import and warm-up on a busy 2-core machine
+
+
+def save_tiny_llama(out: Path) -> Path:
+    """A 2-layer, 32-wide random Llama with the embedded SmolLM2 tokenizer: real shapes, no real weights."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from compressors.scorer import converted_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(converted_dir())
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=8192,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+class KeyedService(Service):
+    api_key: str
+
+
+@contextmanager
+def tiny_server(model: Path, workdir: Path, api_key: str) -> Iterator[KeyedService]:
+    """Yields once /readyz answers 200; SIGTERM (drain) on the way out."""
+    settings = {
+        "model": model,
+        "quantization": "fp32",
+        "device": "cpu",
+        "api_keys": api_key,
+        "log_level": "warning",
+        "drain_seconds": 2,
+        "cache_dir": workdir / "cache",
+    }
+    srv = KeyedService(workdir, settings)
+    srv.api_key = api_key
+    try:
+        srv.wait(timeout=READY_TIMEOUT_S)
+        yield srv
+    finally:
+        srv.stop()
