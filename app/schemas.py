@@ -13,7 +13,7 @@ Reorder = Literal["original", "sort", "two_stage"]
 
 
 class CompressRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON true is not 1, "5" is not 5
 
     context: str | list[str] = Field(
         ...,
@@ -99,7 +99,11 @@ class CompressResponse(BaseModel):
     ratio: float = Field(description="original_tokens / compressed_tokens.")
     method: Method
     skipped: bool = Field(False, description="True when the prompt was returned unchanged.")
-    skipped_reason: str | None = Field(None, description="`min_tokens` or `deadline` when skipped.")
+    skipped_reason: str | None = Field(
+        None,
+        description="When skipped: `min_tokens` (prompt below it), `rate` (the budget is not below the "
+        "prompt's size) or `deadline` (`deadline_ms` would be missed).",
+    )
     contexts: list[ContextResult]
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str
@@ -107,7 +111,7 @@ class CompressResponse(BaseModel):
 
 
 class RecoverRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON true is not 1, "5" is not 5
 
     original_prompt: str = Field(..., max_length=5_000_000)
     compressed_prompt: str = Field(..., max_length=5_000_000)

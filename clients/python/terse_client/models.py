@@ -126,7 +126,11 @@ class CompressResponse(BaseModel):
     ratio: float = Field(description="original_tokens / compressed_tokens.")
     method: Method
     skipped: bool = Field(False, description="True when the prompt was returned unchanged.")
-    skipped_reason: str | None = Field(None, description="`min_tokens` or `deadline` when skipped.")
+    skipped_reason: str | None = Field(
+        None,
+        description="When skipped: `min_tokens` (prompt below it), `rate` (the budget is not below the "
+        "prompt's size) or `deadline` (`deadline_ms` would be missed).",
+    )
     contexts: list[ContextResult]
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str
