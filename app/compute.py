@@ -49,6 +49,7 @@ def to_spec(req: CompressRequest, default_min_tokens: int) -> CompressionSpec:
         sentence_filter=req.sentence_filter,
         force_context_ids=list(req.force_context_ids),
         context_budget_slack=req.context_budget_slack,
+        keep_last_sentences=req.keep_last_sentences,
         window_tokens=req.window_tokens,
         min_tokens=default_min_tokens if req.min_tokens is None else req.min_tokens,
     )

@@ -52,6 +52,13 @@ class CompressRequest(BaseModel):
         description="The coarse stage keeps documents up to this multiple of the context token budget; the "
         "token-level stage then prunes the rest.",
     )
+    keep_last_sentences: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Keep the last N sentences of every kept document whole, as far as its budget allows "
+        "(few-shot demonstrations end with their answer, the most predictable line); 0: off.",
+    )
     window_tokens: int = Field(200, ge=16, le=4096, description="Window of iterative token-level compression.")
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."

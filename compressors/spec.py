@@ -23,6 +23,7 @@ class CompressionSpec:
     sentence_filter: bool = False
     force_context_ids: list[int] = field(default_factory=list)
     context_budget_slack: float = 1.0
+    keep_last_sentences: int = 0  # the last N sentences of each kept document are kept first
     window_tokens: int = 200
     min_tokens: int = 0
 

@@ -76,6 +76,14 @@ def lm_bm25_ranking(scorer, docs, ids, question, meter) -> Ranking:
     return Ranking(reciprocal_rank_fusion([lm.scores, bm25_scores(docs, question)]), lm.local_nll)
 
 
+def keep_last_first(seg, scores: list[float], n: int) -> list[float]:
+    """The units of the document's last n sentences outrank every other unit, so the final cut keeps
+    them first (the reference's keep_last_sentence)."""
+    sentence = sentence_of_units(seg)
+    last = set(sorted(set(sentence))[-n:])
+    return [float("inf") if sentence[i] in last else x for i, x in enumerate(scores)]
+
+
 def segs_ids(segs) -> list[list[int]]:
     return [s.token_ids for s in segs]
 
@@ -189,6 +197,8 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         ]
     else:
         scores = [[0.0] * len(s) for s in out_segs]
+    if spec.keep_last_sentences > 0:
+        scores = [keep_last_first(s, sc, spec.keep_last_sentences) for s, sc in zip(out_segs, scores, strict=True)]
     clock.lap("token_level")
 
     def render(keeps: list[list[bool]]) -> str:

@@ -127,3 +127,29 @@ def test_unicode_never_breaks(tiny_llama):
     out = compress(tiny_llama, CompressionSpec(context=docs, question="什么?", rate=0.4))
     out.compressed_prompt.encode("utf-8")
     assert "\ufffd" not in out.compressed_prompt
+
+
+def test_keep_last_sentences_keeps_each_kept_document_ending(tiny_llama):
+    endings = [f"The answer is {n}." for n in (17, 42, 99, 256, 1024, 7)]
+    docs = [f"{paragraph(i, 30)} {paragraph(i + 50, 30)} {end}" for i, end in enumerate(endings)]
+    spec = dict(context=docs, question=QUESTION, rate=0.3)
+    out = compress(tiny_llama, CompressionSpec(**spec, keep_last_sentences=1))
+    kept = [c for c in out.contexts if c.kept]
+    assert kept
+    for c in kept:
+        assert c.text.endswith(endings[c.index]), (endings[c.index], c.text)
+    assert abs(out.compressed_tokens / (0.3 * out.original_tokens) - 1) <= 0.05
+
+
+def test_keep_last_first_ranks_the_last_sentences_above_everything(tiny_llama):
+    from compressors.pipelines.coarse_to_fine import keep_last_first
+    from compressors.units import segment
+
+    seg = segment("Rain fell on the hills. Farmers waited. The answer is 42.", tiny_llama.tokenizer)
+
+    def forced(n: int) -> str:
+        scores = keep_last_first(seg, [5.0] * len(seg), n)
+        return "".join(seg.text[a:b] for (a, b), s in zip(seg.unit_spans, scores, strict=True) if s == float("inf"))
+
+    assert forced(1).strip() == "The answer is 42."
+    assert forced(2).strip() == "Farmers waited. The answer is 42."

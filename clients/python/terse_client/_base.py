@@ -46,6 +46,7 @@ COMPRESS_OPTIONS = (
     "sentence_filter",
     "force_context_ids",
     "context_budget_slack",
+    "keep_last_sentences",
     "window_tokens",
     "min_tokens",
     "deadline_ms",
