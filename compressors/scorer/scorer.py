@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import torch
 
+from ..packing import length_batches
 from .loading import LoadedModel
 
 T = TypeVar("T")
@@ -119,17 +120,9 @@ class Scorer:
             if len(sequences[i]) + 1 > window:
                 out[i] = self._nll_long(list(sequences[i]), starts[i], meter)
         # Longest first, packed into batches under the token budget and the padding share.
-        short.sort(key=lambda i: -len(sequences[i]))
-        batch: list[int] = []
-        for i in short:
-            width = len(sequences[batch[0]]) + 1 if batch else len(sequences[i]) + 1
-            padding = 1 - (len(sequences[i]) + 1) / width
-            if batch and (width * (len(batch) + 1) > self.max_batch_tokens or padding > self.max_padding):
-                self._run_batch(sequences, starts, batch, out, meter)
-                batch = []
-            batch.append(i)
-        if batch:
-            self._run_batch(sequences, starts, batch, out, meter)
+        rows = [len(sequences[i]) + 1 for i in short]  # + the start token
+        for batch in length_batches(rows, self.max_padding, self.max_batch_tokens):
+            self._run_batch(sequences, starts, [short[j] for j in batch], out, meter)
         return [o if o is not None else torch.empty(0) for o in out]
 
     def _run_batch(self, sequences, starts, rows, out, meter) -> None:

@@ -143,12 +143,13 @@ def test_keep_last_sentences_keeps_each_kept_document_ending(tiny_llama):
 
 def test_keep_last_first_ranks_the_last_sentences_above_everything(tiny_llama):
     from compressors.pipelines.coarse_to_fine import keep_last_first
+    from compressors.sentences import sentence_of_units
     from compressors.units import segment
 
     seg = segment("Rain fell on the hills. Farmers waited. The answer is 42.", tiny_llama.tokenizer)
 
     def forced(n: int) -> str:
-        scores = keep_last_first(seg, [5.0] * len(seg), n)
+        scores = keep_last_first(sentence_of_units(seg), [5.0] * len(seg), n)
         return "".join(seg.text[a:b] for (a, b), s in zip(seg.unit_spans, scores, strict=True) if s == float("inf"))
 
     assert forced(1).strip() == "The answer is 42."
