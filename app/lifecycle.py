@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from compressors import Scorer, load_scorer
 from compressors.ranking import embedding
 
+from . import memory
 from .errors import ApiError
 from .faults import FaultInjector
 from .limits import Admission
@@ -57,6 +58,8 @@ class Lifecycle:
                 self.faults.hold_load(lambda: self._stopping)
             t0 = time.perf_counter()
             device = pick_device(s.device)
+            if s.release_memory:
+                memory.fix_mmap_threshold()
             self.batch_tokens = s.batch_tokens(device)
             scorer = load_scorer(
                 s.model,
@@ -92,6 +95,7 @@ class Lifecycle:
                 batching=s.batching,
                 before_job=self.faults.before_job if self.faults else None,
                 on_batch=self.metrics.on_batch,
+                on_idle=memory.trim if s.release_memory else None,
             )
             scheduler.start()
             self.scorer, self.scheduler = scorer, scheduler

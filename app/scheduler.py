@@ -76,6 +76,8 @@ class Scheduler:
         batching: bool = True,
         before_job: Callable[[], None] | None = None,
         on_batch: Callable[[int, int], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+        idle_after_s: float = 0.25,
     ) -> None:
         self.scorer = scorer
         self.max_batch_tokens = max_batch_tokens
@@ -84,6 +86,7 @@ class Scheduler:
         self.batching = batching
         self._before_job = before_job or (lambda: None)
         self._on_batch = on_batch or (lambda size, tokens: None)
+        self._on_idle, self.idle_after_s = on_idle, idle_after_s
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._held: deque[_Job | object] = deque()  # taken from the queue but not run yet; worker-only
         self._active = 0
@@ -166,8 +169,15 @@ class Scheduler:
         return job.future.set_running_or_notify_cancel()
 
     def _loop(self) -> None:
+        worked = False  # since the last on_idle
         while True:
-            job = self._take(None)
+            try:
+                job = self._take(self.idle_after_s if worked and self._on_idle else None)
+            except queue.Empty:  # idle for idle_after_s after some work
+                worked = False
+                self._idle()
+                continue
+            worked = True
             if job is _STOP:
                 self._fail_leftovers()
                 return
@@ -182,6 +192,12 @@ class Scheduler:
                 log.exception("model worker error")
                 if not job.future.done():
                     job.future.set_exception(RuntimeError("model worker error"))
+
+    def _idle(self) -> None:
+        try:
+            self._on_idle()
+        except Exception:  # housekeeping must never stop the worker
+            log.exception("on_idle failed")
 
     def _fail_leftovers(self) -> None:
         left = list(self._held)

@@ -105,7 +105,7 @@ def soak(
 
             async def run_until(n: int) -> None:
                 await asyncio.gather(*(worker(n) for _ in range(concurrency)))
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)  # idle: the service trims its heap after 0.25 s (app/memory.py)
                 samples.append({"requests": sum(statuses.values()), **process_stats(srv)})
 
             # The thread pools grow lazily up to their size: two bursts wider than any later

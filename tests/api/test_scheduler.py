@@ -193,3 +193,32 @@ def test_stream_steps_run_on_the_worker(make):
     assert stream.prefix_nll == [0.0] and stream._stream.hidden == [0]
     ((kind, thread, ids),) = sched.scorer.calls
     assert (kind, thread, ids) == ("extend", "terse-model-worker", [5, 6])
+
+
+def test_on_idle_runs_once_on_the_worker_after_each_busy_spell(make):
+    idles: list[str] = []
+    sched, gate = make(on_idle=lambda: idles.append(threading.current_thread().name), idle_after_s=0.05)
+    gate.open.set()
+    time.sleep(0.2)
+    assert idles == []  # nothing ran yet: nothing to tidy up
+    view = sched.bind(sched.open())
+    for spell in (1, 2):
+        assert view.nll([[1, 2]]) == [[1.0, 2.0]]
+        assert view.nll([[3]]) == [[3.0]]  # back to back: still one busy spell
+        deadline = time.monotonic() + 5
+        while len(idles) < spell and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # idle for a while longer: no second call
+        assert idles == ["terse-model-worker"] * spell
+
+
+def test_a_failing_on_idle_does_not_stop_the_worker(make):
+    def boom():
+        raise RuntimeError("housekeeping failed")
+
+    sched, gate = make(on_idle=boom, idle_after_s=0.01)
+    gate.open.set()
+    view = sched.bind(sched.open())
+    assert view.nll([[1]]) == [[1.0]]
+    time.sleep(0.1)
+    assert sched.alive and view.nll([[2]]) == [[2.0]]
