@@ -70,7 +70,7 @@ bench-gsm8k: setup
 	$(PY) -m bench.gsm8k --url $(BENCH_URL)
 
 # Speed benchmarks (bench/README.md): each starts what it needs; one model at a time. Resumable; --quick smoke.
-.PHONY: bench-speed bench-quant bench-throughput bench-gpu-dry
+.PHONY: bench-speed bench-quant bench-throughput bench-memory bench-gpu-dry
 bench-speed: setup bench-reference-setup
 	$(PY) -m bench.speed $(BENCH_SPEED_ARGS)
 
@@ -79,6 +79,9 @@ bench-quant: setup
 
 bench-throughput: setup
 	$(PY) -m bench.throughput $(BENCH_THROUGHPUT_ARGS)
+
+bench-memory: setup
+	$(PY) -m bench.memory $(BENCH_MEMORY_ARGS)
 
 bench-gpu-dry: setup
 	$(PY) -m bench.gpu --dry-run

@@ -8,34 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loadtests.server import Service
+from tests.tiny_models import make_tiny_model
 
 READY_TIMEOUT_S = 300  # torch import and warm-up on a busy 2-core machine
 
 
 def save_tiny_llama(out: Path) -> Path:
     """A 2-layer, 32-wide random Llama with the embedded SmolLM2 tokenizer: real shapes, no real weights."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from compressors.scorer import converted_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(converted_dir())
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=8192,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return make_tiny_model("llama", out, max_positions=8192, heads=2, initializer_range=0.02, pad_token=True)
 
 
 class KeyedService(Service):

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from loadtests.server import REPO, Service, free_port, metric_samples  # noqa: F401 - re-exported for the tests
+from tests.tiny_models import make_tiny_model
 
 KEYS = {"alice": "alice-secret-key", "bob": "bob-secret-key"}
 AUTH = {"Authorization": f"Bearer {KEYS['alice']}"}
@@ -50,33 +51,9 @@ def assert_error(resp: httpx.Response, status: int, type_: str | None = None, fi
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    """A 2-layer Llama with random weights and the embedded SmolLM2's tokenizer (no hub, no download).
-    A wide init spreads the token losses, so compression decisions are not coin flips."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from compressors.scorer import converted_dir
-
+    """A 2-layer, 48-wide Llama with random weights and the embedded SmolLM2's tokenizer."""
     out = tmp_path_factory.mktemp("tiny-llama")
-    tok = AutoTokenizer.from_pretrained(converted_dir(), local_files_only=True)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=48,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        initializer_range=0.5,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(out, safe_serialization=True)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_model("llama", out, hidden=48, max_positions=1024, pad_token=True)
 
 
 class Server(Service):

@@ -1,0 +1,136 @@
+"""Resident memory and speed with TERSE_RELEASE_MEMORY on and off, side by side in one run.
+
+    python -m bench.memory --quick                 # smoke test: 8 requests, one round each
+    python -m bench.memory                         # 150 soak-like requests a round, 2 x 2 rounds each
+
+Each setting gets its own real server (`python -m app` on 127.0.0.1, 4 admitted requests, the embedded
+model in bf16), one after the other, alternating off/on `--rounds` times so that drift of this shared
+machine hits both. Per server: a 40-request warm-up, then `--repeats` rounds of `--requests` compressions
+of ~300 tokens (`chat@300,rag5@300`, the soak's mix) from 4 closed-loop clients. After each round: its
+wall time, the server's RSS at once (still busy: nothing trimmed yet) and after 1 s idle. Writes
+bench/results/memory-<tag>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from loadtests.payloads import Builder, Mix
+from loadtests.server import Service
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+CLIENTS = 4
+
+
+async def closed_loop(url: str, bodies: list[dict]) -> None:
+    queue = list(bodies)
+    async with httpx.AsyncClient(base_url=url, timeout=120, trust_env=False) as client:
+
+        async def worker() -> None:
+            while queue:
+                r = await client.post("/v1/compress", json=queue.pop())
+                r.raise_for_status()
+
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+
+
+def serve(release: bool, model: str, bodies: list[dict], repeats: int) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        srv = Service(
+            Path(d),
+            {"model": model, "max_concurrent_requests": CLIENTS, "log_level": "warning", "release_memory": release},
+        )
+        try:
+            srv.wait()
+            asyncio.run(closed_loop(srv.url, bodies[:40]))
+            for _ in range(repeats):
+                t = time.perf_counter()
+                asyncio.run(closed_loop(srv.url, bodies))
+                seconds = time.perf_counter() - t
+                busy = srv.rss_bytes()
+                time.sleep(1.0)
+                rows.append(
+                    {
+                        "release_memory": release,
+                        "seconds": round(seconds, 1),
+                        "rss_busy_mb": round(busy / 2**20),
+                        "rss_idle_mb": round(srv.rss_bytes() / 2**20),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+        finally:
+            srv.stop(timeout=120)
+    return rows
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    out = []
+    for release in (False, True):
+        mine = [r for r in rows if r["release_memory"] is release]
+        out.append(
+            {
+                "release_memory": release,
+                "rounds": len(mine),
+                "median_s": statistics.median(r["seconds"] for r in mine),
+                "rss_busy_mb": [r["rss_busy_mb"] for r in mine],
+                "rss_idle_mb": [r["rss_idle_mb"] for r in mine],
+            }
+        )
+    return out
+
+
+def markdown(table: list[dict], requests: int, command: str) -> str:
+    off, on = table
+    lines = [
+        f"`{command}`",
+        "",
+        f"| TERSE_RELEASE_MEMORY | rounds | median s / {requests} requests | RSS busy (MB) | RSS after 1 s idle (MB) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in table:
+        busy, idle = ", ".join(map(str, r["rss_busy_mb"])), ", ".join(map(str, r["rss_idle_mb"]))
+        lines.append(f"| {str(r['release_memory']).lower()} | {r['rounds']} | {r['median_s']} | {busy} | {idle} |")
+    lines += ["", f"time on / off: {on['median_s'] / off['median_s']:.3f}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=150)
+    p.add_argument("--repeats", type=int, default=2, help="rounds per server")
+    p.add_argument("--rounds", type=int, default=2, help="servers per setting, alternating off/on")
+    p.add_argument("--model", default="embedded")
+    p.add_argument("--tag", default="cpu")
+    p.add_argument("--quick", action="store_true", help="8 requests, one round each")
+    a = p.parse_args()
+    if a.quick:
+        a.requests, a.repeats, a.rounds, a.tag = 8, 1, 1, "quick"
+    mix = Mix(Builder(), "chat@300,rag5@300", per_entry=32)
+    rng = random.Random(3)
+    bodies = [mix.pick(rng).body for _ in range(a.requests)]
+    rows = []
+    for _ in range(a.rounds):
+        for release in (False, True):
+            rows += serve(release, a.model, bodies, a.repeats)
+    table = summary(rows)
+    command = f"python -m bench.memory --requests {a.requests} --repeats {a.repeats} --rounds {a.rounds}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"memory-{a.tag}.json").write_text(json.dumps({"rows": rows, "summary": table}, indent=1))
+    md = markdown(table, a.requests, command)
+    (RESULTS / f"memory-{a.tag}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
