@@ -58,8 +58,6 @@ class Lifecycle:
                 self.faults.hold_load(lambda: self._stopping)
             t0 = time.perf_counter()
             device = pick_device(s.device)
-            if s.release_memory:
-                memory.fix_mmap_threshold()
             self.batch_tokens = s.batch_tokens(device)
             scorer = load_scorer(
                 s.model,

@@ -3,20 +3,15 @@
 glibc raises its mmap threshold each time a freed block was mmapped, so after the first requests every
 activation tensor comes from the heap, and what is freed there stays resident: as batch shapes vary, the
 heap grows in steps (measured: +650 MB of free-but-resident heap over 1,000 soak requests, all of it
-given back by one malloc_trim). Two remedies, both cheap:
-- a fixed mmap threshold: tensors above it are mapped and unmapped directly, never parked in the heap;
-- malloc_trim once the model has been idle a moment: returns what smaller blocks left behind.
+given back by one malloc_trim). The service calls `trim` once the model worker has been idle a moment.
+Fixing the mmap threshold instead (1 or 4 MiB) also bounded the growth under load but cost 12-19% in
+time on 2 cores (page faults on every mapped tensor; bench/memory.py), so it is not done.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import sys
-
-log = logging.getLogger("terse.memory")
-M_MMAP_THRESHOLD = -3  # mallopt parameter, <malloc.h>
-MMAP_THRESHOLD_BYTES = 1 << 20  # big enough that small Python/tokenizer objects stay in the heap
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -26,17 +21,10 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None  # not musl
+    return libc if hasattr(libc, "malloc_trim") else None  # not musl
 
 
 _LIBC = _glibc()
-
-
-def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Process-wide: allocations of `nbytes` or more are mmapped (and the threshold no longer moves)."""
-    ok = bool(_LIBC and _LIBC.mallopt(M_MMAP_THRESHOLD, nbytes) == 1)
-    log.info("malloc mmap threshold", extra={"fields": {"fixed": ok, "bytes": nbytes}})
-    return ok
 
 
 def trim() -> bool:

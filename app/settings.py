@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     batching: bool = Field(True, description="Cross-request batching (on/off; off for benchmarks).")
     release_memory: bool = Field(
         True,
-        description="On glibc: tensors of 1 MiB or more are mmapped and the heap is trimmed after 0.25 s without "
-        "model work, so resident memory stays flat over long runs (app/memory.py).",
+        description="On glibc: give freed heap pages back to the OS once the model has been idle 0.25 s, "
+        "so resident memory stays flat over long runs (app/memory.py).",
     )
     api_keys: str = Field(
         "", description="Comma-separated keys, or a file with one per line; `name:key` names a key for metrics."

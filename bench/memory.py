@@ -82,7 +82,7 @@ def summary(rows: list[dict]) -> list[dict]:
             {
                 "release_memory": release,
                 "rounds": len(mine),
-                "median_s": statistics.median(r["seconds"] for r in mine),
+                "median_s": round(statistics.median(r["seconds"] for r in mine), 1),
                 "rss_busy_mb": [r["rss_busy_mb"] for r in mine],
                 "rss_idle_mb": [r["rss_idle_mb"] for r in mine],
             }
