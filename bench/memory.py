@@ -6,7 +6,7 @@
 Each setting gets its own real server (`python -m app` on 127.0.0.1, 4 admitted requests, the embedded
 model in bf16), one after the other, alternating off/on `--rounds` times so that drift of this shared
 machine hits both. Per server: a 40-request warm-up, then `--repeats` rounds of `--requests` compressions
-of ~300 tokens (`chat@300,rag5@300`, the soak's mix) from 4 closed-loop clients. After each round: its
+of ~300 tokens (`loadtests.payloads.SOAK_MIX`) from 4 closed-loop clients. After each round: its
 wall time, the server's RSS at once (still busy: nothing trimmed yet) and after 1 s idle. Writes
 bench/results/memory-<tag>.{json,md}.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests.payloads import Builder, Mix
+from loadtests.payloads import SOAK_MIX, Builder, Mix
 from loadtests.server import Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def main() -> None:
     a = p.parse_args()
     if a.quick:
         a.requests, a.repeats, a.rounds, a.tag = 8, 1, 1, "quick"
-    mix = Mix(Builder(), "chat@300,rag5@300", per_entry=32)
+    mix = Mix(Builder(), SOAK_MIX, per_entry=32)
     rng = random.Random(3)
     bodies = [mix.pick(rng).body for _ in range(a.requests)]
     rows = []

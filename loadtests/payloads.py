@@ -36,6 +36,7 @@ KINDS = ("rag5", "rag20", "gsm8k", "chat")
 CHAT_INSTRUCTION = "You are a helpful assistant. Continue the conversation: answer the user's last message."
 # The default mix: RAG at the three sizes, the GSM8K CoT prompt, short chats.
 DEFAULT_MIX = "rag5@512:2,rag20@2k:3,rag5@2k:1,rag20@8k:1,gsm8k@2k:1,gsm8k@8k:1,chat@300:2"
+SOAK_MIX = "chat@300,rag5@300"  # ~300-token requests: `make soak` and bench/memory.py
 SEPARATOR = "\n\n"
 
 

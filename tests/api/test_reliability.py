@@ -25,7 +25,7 @@ import pytest
 
 from loadtests.capacity import overload
 from loadtests.loadgen import LoadConfig, run_async, summarize, write_report
-from loadtests.payloads import DATA, Builder, Mix
+from loadtests.payloads import DATA, SOAK_MIX, Builder, Mix
 from loadtests.server import Service
 
 from .conftest import AUTH, Server, assert_error, docs
@@ -325,7 +325,7 @@ def save(name: str, phases: list[dict], meta: dict) -> None:
 @pytest.mark.timeout(4200)
 def test_soak_10000_requests(production, builder):
     total = int(os.environ.get("TERSE_SOAK_REQUESTS", "10000"))
-    mix = Mix(builder, "chat@300,rag5@300", per_entry=32)
+    mix = Mix(builder, SOAK_MIX, per_entry=32)
     result = soak(production, mix, total=total, warmup=min(500, total // 5), checkpoints=10, deadline_s=3600)
     print(json.dumps(result))
     RESULTS.mkdir(parents=True, exist_ok=True)
