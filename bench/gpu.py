@@ -219,10 +219,10 @@ MINILM = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, inte
 MINILM_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=4096)
 
 
-def install_synthetic_retriever(device: str, dry_run: bool) -> None:
+def synthetic_retriever(device: str, dry_run: bool):
     """The hybrid ranker's retriever, random-initialised like the LMs (its 90 MB of weights do not travel):
     a BERT of all-MiniLM-L6-v2's configuration in bf16 and a word-piece tokenizer hashed into its vocabulary,
-    put where compressors.ranking.embedding looks for its model. Costs are real; scores mean nothing."""
+    handed to each scorer as its retriever. Costs are real; scores mean nothing."""
     import torch
     from transformers import BatchEncoding, BertConfig, BertModel
 
@@ -241,9 +241,8 @@ def install_synthetic_retriever(device: str, dry_run: bool) -> None:
         mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
         return BatchEncoding({"input_ids": ids, "attention_mask": mask})
 
-    embedding._load = lambda device="cpu": (tok, model)
-    embedding.available = lambda: True
     SHIMS.append(f"retriever: random-initialised {'tiny BERT' if dry_run else 'all-MiniLM-L6-v2 configuration'}")
+    return embedding.Retriever(device, tokenizer=tok, model=model)
 
 
 _SYLLABLES = "ka lo mi ren tu sa vo pe ri dan mor el ith qua zen bo li ter gan fu nor as be cal dis".split()
@@ -585,7 +584,7 @@ def measure_throughput(scorer, tok, args, name: str, batching: bool) -> dict:
 def run_model(bench: Bench, name: str) -> None:
     import torch
 
-    from compressors import Scorer
+    from compressors import CausalLMScorer as Scorer
     from compressors.scorer import LoadedModel
 
     args, device = bench.args, bench.args.device
@@ -627,6 +626,7 @@ def run_model(bench: Bench, name: str) -> None:
             scorer = Scorer(
                 LoadedModel(model, tok, f"{name}-random", q, device, dtype),
                 max_batch_tokens=BATCH_TOKENS["cuda" if device.startswith("cuda") else "cpu"],
+                retriever=bench.retriever,
             )
             cell["max_positions"] = scorer.max_positions
             cell["c1"] = measure_latency(scorer, tok, args, name)
@@ -762,8 +762,8 @@ def main(argv: list[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
-    install_synthetic_retriever(args.device, args.dry_run)
     bench = Bench(args)
+    bench.retriever = synthetic_retriever(args.device, args.dry_run)
     log(f"gpu bench: {json.dumps(bench.result['environment'])}")
     if SHIMS:
         log(f"stand-ins for missing packages: {SHIMS}")

@@ -1,15 +1,18 @@
 """terse's compression algorithms: LLMLingua and LongLLMLingua on a causal-LM scorer. No HTTP here."""
 
+from .errors import InvalidInput
 from .pipelines import Cancelled, compress
 from .recovery import recover
-from .scorer import Meter, Scorer, load_scorer
+from .scorer import CausalLMScorer, Meter, Scorer, load_scorer
 from .spec import Compression, CompressionSpec, ContextOutcome
 
 __all__ = [
     "Cancelled",
+    "CausalLMScorer",
     "Compression",
     "CompressionSpec",
     "ContextOutcome",
+    "InvalidInput",
     "Meter",
     "Scorer",
     "compress",

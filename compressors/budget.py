@@ -4,7 +4,12 @@ ranked documents, and the dynamic compression ratio that gives better-ranked doc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
+from .errors import InvalidInput
+from .spec import Reorder
+
+REORDERS: tuple[str, ...] = get_args(Reorder)
 SEPARATOR = "\n\n"
 
 
@@ -61,4 +66,4 @@ def reorder(kept_by_rank: list[int], how: str) -> list[int]:
         return list(kept_by_rank)
     if how == "two_stage":
         return kept_by_rank[0::2] + kept_by_rank[1::2][::-1]
-    raise ValueError(f"unknown reorder {how!r}")
+    raise InvalidInput(f"unknown reorder {how!r}; one of {REORDERS}")

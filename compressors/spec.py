@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The names a caller may ask for, defined once: the service's schema reuses them. Rankers are the
+# registry in ranking/registry.py.
 Method = Literal["llmlingua", "longllmlingua"]
+Reorder = Literal["original", "sort", "two_stage"]
 
 
 @dataclass
@@ -17,7 +20,7 @@ class CompressionSpec:
     target_tokens: int | None = None
     method: Method | None = None  # None: longllmlingua when a question is given, else llmlingua
     ranker: str | None = None  # None: the method's default
-    reorder: Literal["original", "sort", "two_stage"] = "original"
+    reorder: Reorder = "original"
     dynamic_ratio: float = 0.25
     condition_compare: bool = True
     sentence_filter: bool = False

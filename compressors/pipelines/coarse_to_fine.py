@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import budget as B
-from ..ranking import bm25_scores, embedding, perplexity_ranking, question_ranking, reciprocal_rank_fusion
+from ..ranking import rank
 from ..ranking.base import Ranking
 from ..ranking.rerank import rerank_kept
 from ..scorer import Meter
@@ -47,32 +47,6 @@ class _Clock:
     def total(self) -> dict[str, float]:
         self.ms["total"] = (time.perf_counter() - self.t0) * 1000
         return {k: round(v, 3) for k, v in self.ms.items()}
-
-
-def rank(scorer, ranker: str, docs: list[str], ids: list[list[int]], question: str, meter: Meter) -> Ranking:
-    if ranker in ("question", "hybrid", "bm25", "embedding") and not question.strip():
-        ranker = "perplexity"  # nothing to be relevant to
-    if ranker == "perplexity":
-        return perplexity_ranking(scorer, ids, meter)
-    if ranker == "bm25":
-        return Ranking(bm25_scores(docs, question))
-    if ranker == "embedding" or (ranker == "hybrid" and embedding.available()):
-        device = str(scorer.device)
-        scores = scorer.serial(lambda: embedding.embedding_scores(docs, question, device), sum(map(len, ids)))
-        return Ranking(scores, rerank_kept=ranker == "hybrid")  # hybrid's second stage runs after the cut
-    if ranker == "question":
-        return question_ranking(scorer, ids, question, meter)
-    if ranker == "hybrid":
-        return lm_bm25_ranking(scorer, docs, ids, question, meter)
-    raise ValueError(f"unknown ranker {ranker!r}")
-
-
-def lm_bm25_ranking(scorer, docs, ids, question, meter) -> Ranking:
-    """hybrid without the embedding model installed: the LM's question-aware ranking of every
-    document fused with BM25 by reciprocal rank (gold first on 33 of 40 synthetic NQ-20 questions,
-    against 29 for either alone)."""
-    lm = question_ranking(scorer, ids, question, meter)
-    return Ranking(reciprocal_rank_fusion([lm.scores, bm25_scores(docs, question)]), lm.local_nll)
 
 
 def keep_last_first(sentence: list[int], scores: list[float], n: int) -> list[float]:

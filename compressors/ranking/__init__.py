@@ -6,8 +6,7 @@ from .bm25 import bm25_scores
 from .fusion import reciprocal_rank_fusion
 from .perplexity import perplexity_ranking
 from .question import QUESTION_SUFFIX, question_ranking
-
-RANKERS = ("perplexity", "question", "bm25", "hybrid", "embedding")
+from .registry import RANKERS, rank
 
 __all__ = [
     "QUESTION_SUFFIX",
@@ -16,5 +15,6 @@ __all__ = [
     "bm25_scores",
     "perplexity_ranking",
     "question_ranking",
+    "rank",
     "reciprocal_rank_fusion",
 ]

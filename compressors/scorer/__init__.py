@@ -3,15 +3,17 @@ per-token NLL primitive with KV continuation."""
 
 from .embedded import EMBEDDED_NAME, EmbeddedModelMissing, converted_dir, embedded_gguf_path
 from .loading import QUANTIZATIONS, LoadedModel, load_model
-from .scorer import Meter, Scorer, ScorerInfo, Stream
+from .protocol import Scorer, TokenStream
+from .scorer import CausalLMScorer, Meter, ScorerInfo, Stream
 
 
-def load_scorer(model: str = "embedded", *, quantization: str = "auto", device: str = "auto", **kw) -> Scorer:
+def load_scorer(model: str = "embedded", *, quantization: str = "auto", device: str = "auto", **kw) -> CausalLMScorer:
     cache_dir = kw.pop("cache_dir", None)
-    return Scorer(load_model(model, quantization=quantization, device=device, cache_dir=cache_dir), **kw)
+    return CausalLMScorer(load_model(model, quantization=quantization, device=device, cache_dir=cache_dir), **kw)
 
 
 __all__ = [
+    "CausalLMScorer",
     "EMBEDDED_NAME",
     "EmbeddedModelMissing",
     "LoadedModel",
@@ -20,6 +22,7 @@ __all__ = [
     "Scorer",
     "ScorerInfo",
     "Stream",
+    "TokenStream",
     "converted_dir",
     "embedded_gguf_path",
     "load_model",

@@ -11,12 +11,16 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
 from ..packing import length_batches
 from .loading import LoadedModel
+from .protocol import Scorer, TokenStream
+
+if TYPE_CHECKING:
+    from ..ranking.embedding import Retriever
 
 T = TypeVar("T")
 
@@ -44,7 +48,13 @@ class ScorerInfo:
     extra: dict = field(default_factory=dict)
 
 
-class Scorer:
+_INSTALLED = object()  # the default retriever: the installed one for the scorer's device, if any
+
+
+class CausalLMScorer(Scorer):
+    """The Scorer protocol (protocol.py) on a loaded causal LM. `retriever`: the embedding retriever
+    of the hybrid ranker (default: the installed all-MiniLM-L6-v2 when its wheel is there; None: none)."""
+
     def __init__(
         self,
         loaded: LoadedModel,
@@ -53,7 +63,9 @@ class Scorer:
         max_batch_tokens: int = 16384,
         max_positions: int | None = None,
         max_padding: float | None = None,
+        retriever: Retriever | None | object = _INSTALLED,
     ) -> None:
+        self._retriever = retriever
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.info = ScorerInfo(
@@ -92,6 +104,14 @@ class Scorer:
     @property
     def max_positions(self) -> int:
         return self.info.max_positions
+
+    @property
+    def retriever(self) -> Retriever | None:
+        if self._retriever is _INSTALLED:
+            from ..ranking import embedding
+
+            self._retriever = embedding.installed(str(self.device))
+        return self._retriever
 
     def serial(self, fn: Callable[[], T], tokens: int) -> T:
         """Run another model's computation (the embedding ranker) where this scorer's model runs, so
@@ -202,12 +222,12 @@ class Scorer:
         return Stream(self, list(prefix), meter)
 
 
-class Stream:
+class Stream(TokenStream):
     """A growing sequence scored incrementally with its KV cache. Positions can be hidden afterwards
     (tokens compression dropped): later tokens no longer attend to them, so they are scored as if
     conditioned on the compressed prefix, without forwarding the kept tokens a second time."""
 
-    def __init__(self, scorer: Scorer, prefix: list[int], meter: Meter | None) -> None:
+    def __init__(self, scorer: CausalLMScorer, prefix: list[int], meter: Meter | None) -> None:
         self.s = scorer
         self.meter = meter
         self.ids: list[int] = []
