@@ -11,7 +11,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import send_error
+from .errors import Kind, send_error
 
 ANONYMOUS = "anonymous"
 
@@ -86,16 +86,11 @@ class AuthMiddleware:
                 break
         name = self.checker.check(header)
         if name is None:
-            if self.on_reject:
-                self.on_reject("unauthorized")
             message = "missing API key" if not header else "invalid API key"
-            await send_error(
-                send,
-                401,
-                "unauthorized",
-                f"{message}: send `Authorization: Bearer <key>`",
-                {"WWW-Authenticate": 'Bearer realm="terse"'},
+            error = Kind.UNAUTHORIZED(
+                f"{message}: send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": 'Bearer realm="terse"'}
             )
+            await send_error(send, error, self.on_reject)
             return
         scope.setdefault("terse", {})["key"] = name
         await self.app(scope, receive, send)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, compress
+from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
 from compressors.budget import assemble
 
 from .auth import ANONYMOUS
-from .errors import ApiError
+from .errors import ApiError, Kind
 from .lifecycle import Lifecycle
 from .scheduler import Scheduler, Ticket
 from .schemas import CompressRequest, CompressResponse
@@ -32,27 +32,6 @@ class Prompt:
     text: str
     tokens: int
     context_tokens: list[int]
-
-
-def to_spec(req: CompressRequest, default_min_tokens: int) -> CompressionSpec:
-    return CompressionSpec(
-        context=req.contexts(),
-        instruction=req.instruction,
-        question=req.question,
-        rate=req.rate,
-        target_tokens=req.target_tokens,
-        method=req.method,
-        ranker=req.ranker,
-        reorder=req.reorder,
-        dynamic_ratio=req.dynamic_ratio,
-        condition_compare=req.condition_compare,
-        sentence_filter=req.sentence_filter,
-        force_context_ids=list(req.force_context_ids),
-        context_budget_slack=req.context_budget_slack,
-        keep_last_sentences=req.keep_last_sentences,
-        window_tokens=req.window_tokens,
-        min_tokens=default_min_tokens if req.min_tokens is None else req.min_tokens,
-    )
 
 
 def measure(scorer, spec: CompressionSpec) -> Prompt:
@@ -106,33 +85,21 @@ async def _wait(work: asyncio.Future, request: Request, until: float) -> str:
 
 
 def _failure(e: BaseException) -> ApiError:
-    import torch
-
-    if isinstance(e, torch.OutOfMemoryError):
-        return ApiError(
-            503,
-            "out_of_memory",
-            "the scorer ran out of memory on this request; retry, or send a shorter prompt",
-            headers={"Retry-After": "1"},
-        )
-    if isinstance(e, ValueError):
-        return ApiError(422, "validation_error", f"request rejected by the compressor: {e}")
+    """Only what the compressors call the caller's fault (InvalidInput) is a 4xx; anything else is
+    ours: a 5xx, logged."""
+    if runtime.is_out_of_memory(e):
+        return Kind.OUT_OF_MEMORY("the scorer ran out of memory on this request; retry, or send a shorter prompt")
+    if isinstance(e, InvalidInput):
+        return Kind.VALIDATION(f"request rejected by the compressor: {e}")
     log.error("compression failed", exc_info=e)
-    return ApiError(500, "scorer_error", f"compression failed: {type(e).__name__}: {str(e)[:300]}")
+    return Kind.SCORER_ERROR(f"compression failed: {type(e).__name__}: {str(e)[:300]}")
 
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
-    metrics = life.metrics
     info = request.scope.setdefault("terse", {})
     life.require_ready()
     if not life.admission.try_acquire():
-        metrics.rejected.labels("rate_limited").inc()
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"{life.admission.limit} requests already in flight; retry shortly",
-            headers={"Retry-After": "1"},
-        )
+        raise Kind.RATE_LIMITED(f"{life.admission.limit} requests already in flight; retry shortly")
     try:
         return await _admitted(request, req, life, info)
     finally:
@@ -140,11 +107,11 @@ async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Res
 
 
 async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, info: dict) -> Response:
-    settings, metrics, scheduler = life.settings, life.metrics, life.scheduler
+    settings, scheduler = life.settings, life.scheduler
     t0 = time.monotonic()
     timeout_at = t0 + settings.request_timeout_s
     deadline = t0 + req.deadline_ms / 1000 if req.deadline_ms else None
-    spec = to_spec(req, settings.min_tokens)
+    spec = req.to_spec(settings.min_tokens)
     loop = asyncio.get_running_loop()
 
     counting = loop.run_in_executor(life.pool, measure, life.scorer, spec)
@@ -159,10 +126,7 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
         raise _failure(e) from None
     info["input_tokens"] = prompt.tokens
     if prompt.tokens > settings.max_input_tokens:
-        metrics.rejected.labels("too_many_tokens").inc()
-        raise ApiError(
-            413,
-            "too_many_tokens",
+        raise Kind.TOO_MANY_TOKENS(
             f"prompt has {prompt.tokens} tokens, over the limit of {settings.max_input_tokens}",
             details={"tokens": prompt.tokens, "limit": settings.max_input_tokens},
         )
@@ -203,7 +167,7 @@ def _gone(info: dict) -> Response:
 
 
 def _timeout() -> ApiError:
-    return ApiError(504, "timeout", "compression did not finish within TERSE_REQUEST_TIMEOUT_S; it was cancelled")
+    return Kind.TIMEOUT("compression did not finish within TERSE_REQUEST_TIMEOUT_S; it was cancelled")
 
 
 def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycle, info: dict) -> Response:

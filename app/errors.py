@@ -4,7 +4,9 @@ route, FastAPI's validation, Starlette's routing, a middleware or an unexpected 
 
 from __future__ import annotations
 
+import json
 import logging
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,27 +18,66 @@ from .schemas import ErrorResponse
 
 log = logging.getLogger("terse.errors")
 
-DESCRIPTIONS = {
-    401: "Missing or invalid API key (`Authorization: Bearer <key>`).",
-    413: "Request body over TERSE_MAX_BODY_BYTES, or prompt over TERSE_MAX_INPUT_TOKENS.",
-    422: "Invalid request: the message names the field.",
-    429: "Too many requests in flight; retry after `Retry-After` seconds.",
-    500: "The scorer failed on this request; the service stays up.",
-    503: "Not ready (model loading), draining for shutdown, or the model is out of memory.",
-    504: "The request ran past TERSE_REQUEST_TIMEOUT_S; its work was cancelled.",
-}
+
+class Kind(Enum):
+    """Every error the service answers: status, `type`, Retry-After seconds, the reason it is counted
+    under in terse_requests_rejected_total (None: not a rejection), and its OpenAPI description."""
+
+    BAD_REQUEST = (400, "bad_request", None, None, "Unreadable request framing (e.g. Content-Length).")
+    UNAUTHORIZED = (
+        401,
+        "unauthorized",
+        None,
+        "unauthorized",
+        "Missing or invalid API key (`Authorization: Bearer <key>`).",
+    )
+    NOT_FOUND = (404, "not_found", None, None, "No such route.")
+    METHOD_NOT_ALLOWED = (405, "method_not_allowed", None, None, "The route does not take this method.")
+    PAYLOAD_TOO_LARGE = (413, "payload_too_large", None, "payload_too_large", "Request body over TERSE_MAX_BODY_BYTES.")
+    TOO_MANY_TOKENS = (413, "too_many_tokens", None, "too_many_tokens", "Prompt over TERSE_MAX_INPUT_TOKENS.")
+    VALIDATION = (422, "validation_error", None, "validation", "Invalid request: the message names the field.")
+    RATE_LIMITED = (
+        429,
+        "rate_limited",
+        1,
+        "rate_limited",
+        "Too many requests in flight; retry after `Retry-After` seconds.",
+    )
+    SCORER_ERROR = (500, "scorer_error", None, None, "The scorer failed on this request; the service stays up.")
+    INTERNAL = (500, "internal_error", None, None, "An unexpected error; it is logged.")
+    NOT_READY = (503, "not_ready", 5, "not_ready", "Not ready: the model is loading.")
+    UNHEALTHY = (503, "unhealthy", None, "not_ready", "The model failed to load or its worker stopped.")
+    DRAINING = (503, "draining", 5, "draining", "Draining for shutdown; send the request elsewhere.")
+    OUT_OF_MEMORY = (503, "out_of_memory", 1, None, "The model ran out of memory on this request; retry.")
+    TIMEOUT = (504, "timeout", None, None, "The request ran past TERSE_REQUEST_TIMEOUT_S; its work was cancelled.")
+
+    def __init__(self, status: int, type: str, retry_after: int | None, reject: str | None, description: str) -> None:
+        self.status, self.type, self.retry_after = status, type, retry_after
+        self.reject, self.description = reject, description
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+
+    def __call__(self, message: str, **kw: Any) -> ApiError:
+        """This kind of error with a message (`field`, `details`, more `headers`)."""
+        return ApiError(self, message, **kw)
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries for the error statuses a route can return."""
-    return {s: {"model": ErrorResponse, "description": DESCRIPTIONS[s]} for s in statuses}
+REJECT_REASONS = tuple(dict.fromkeys(k.reject for k in Kind if k.reject))
+
+
+def responses(*kinds: Kind) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error kinds a route can answer, one per status."""
+    by_status: dict[int, list[str]] = {}
+    for k in kinds:
+        by_status.setdefault(k.status, []).append(k.description)
+    return {s: {"model": ErrorResponse, "description": " ".join(d)} for s, d in sorted(by_status.items())}
 
 
 class ApiError(Exception):
     def __init__(
         self,
-        status: int,
-        type: str,
+        kind: Kind,
         message: str,
         *,
         field: str | None = None,
@@ -44,8 +85,9 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status, self.type, self.message = status, type, message
-        self.field, self.details, self.headers = field, details, headers
+        self.kind, self.status, self.type, self.message = kind, kind.status, kind.type, message
+        self.field, self.details = field, details
+        self.headers = {**(kind.headers() or {}), **(headers or {})} or None
 
 
 def error_body(type: str, message: str, field: str | None = None, details: Any = None) -> dict:
@@ -106,44 +148,46 @@ def validation_error(request: Request, errors: list[dict]) -> ApiError:
             msg = f"body: {first.get('msg', 'invalid')}; expected a JSON object"
     else:
         msg = f"{field}: {first.get('msg', 'invalid')}"
-    return ApiError(422, "validation_error", msg, field=field, details=details)
+    return Kind.VALIDATION(msg, field=field, details=details)
 
 
 def install(app: FastAPI, on_reject: Any = None) -> None:
-    """Register the handlers that give every error the same shape. `on_reject(reason)` counts
-    validation rejections."""
+    """Register the handlers that give every error the same shape. `on_reject(reason)` counts every
+    answered error whose kind is a rejection (Kind.reject)."""
+
+    def answer(e: ApiError) -> JSONResponse:
+        if on_reject and e.kind.reject:
+            on_reject(e.kind.reject)
+        return error_response(e)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError) -> JSONResponse:
-        return error_response(e)
+        return answer(e)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, e: RequestValidationError) -> JSONResponse:
-        if on_reject:
-            on_reject("validation")
-        return error_response(validation_error(request, list(e.errors())))
+        return answer(validation_error(request, list(e.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
         if e.status_code == 400:  # FastAPI could not parse the body (e.g. not UTF-8)
-            if on_reject:
-                on_reject("validation")
-            return error_response(ApiError(422, "validation_error", f"body: {e.detail}", field="body"))
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return JSONResponse(error_body(kind, str(e.detail)), e.status_code, headers=e.headers)
+            return answer(Kind.VALIDATION(f"body: {e.detail}", field="body"))
+        kind = {404: Kind.NOT_FOUND, 405: Kind.METHOD_NOT_ALLOWED}.get(e.status_code)
+        type_ = kind.type if kind else "http_error"
+        return JSONResponse(error_body(type_, str(e.detail)), e.status_code, headers=e.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", f"internal error: {type(e).__name__}"), 500)
+        return error_response(Kind.INTERNAL(f"internal error: {type(e).__name__}"))
 
 
-async def send_error(send: Any, status: int, type: str, message: str, headers: dict[str, str] | None = None) -> None:
+async def send_error(send: Any, e: ApiError, on_reject: Any = None) -> None:
     """Answer an error straight from an ASGI middleware (before the app runs)."""
-    import json
-
-    body = json.dumps(error_body(type, message)).encode()
+    if on_reject and e.kind.reject:
+        on_reject(e.kind.reject)
+    body = json.dumps(error_body(e.type, e.message)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (e.headers or {}).items()]
+    await send({"type": "http.response.start", "status": e.status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,7 @@
 """TEST-ONLY fault injection, active only when TERSE_FAULT_INJECTION names a folder. The API tests
 drive a real server through trigger files in that folder:
 
-- `fail_next`: the next model job raises (file content `oom`: torch.OutOfMemoryError, else
+- `fail_next`: the next model job raises (file content `oom`: the model's out-of-memory error, else
   RuntimeError); the file is removed when it fires.
 - `delay_ms`: every model job sleeps this many milliseconds first (a slow model).
 - `hold_jobs`: the model worker blocks before its next job while this file exists (a stuck model;
@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from compressors import runtime
 
 
 class InjectedFault(RuntimeError):
@@ -44,9 +46,7 @@ class FaultInjector:
             except FileNotFoundError:
                 return  # another job consumed it first
             if kind == "oom":
-                import torch
-
-                raise torch.OutOfMemoryError("injected fault: out of memory (TERSE_FAULT_INJECTION)")
+                raise runtime.out_of_memory("injected fault: out of memory (TERSE_FAULT_INJECTION)")
             raise InjectedFault("injected fault (TERSE_FAULT_INJECTION)")
 
     def hold_load(self, stop: Callable[[], bool]) -> None:

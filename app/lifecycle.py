@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from compressors import Scorer, load_scorer
-from compressors.ranking import embedding
+from compressors import Scorer, load_scorer, runtime
 
 from . import memory
-from .errors import ApiError
+from .errors import ApiError, Kind
 from .faults import FaultInjector
 from .limits import Admission
 from .metrics import Metrics
@@ -22,12 +22,32 @@ from .scheduler import Scheduler
 from .settings import Settings
 
 log = logging.getLogger("terse.lifecycle")
-WARMUP_TEXT = "The quick brown fox jumps over the lazy dog while the committee reviews its budget. "
+
+# (settings, device, batch token budget) -> the scorer the service runs; tests pass a tiny or failing one.
+ScorerFactory = Callable[[Settings, str, int], Scorer]
+
+
+def load_configured_scorer(settings: Settings, device: str, batch_tokens: int) -> Scorer:
+    """The scorer TERSE_MODEL and TERSE_QUANTIZATION name (its retriever: the installed one)."""
+    return load_scorer(
+        settings.model,
+        quantization=settings.quantization,
+        device=device,
+        cache_dir=settings.cache_dir,
+        max_batch_tokens=batch_tokens,
+    )
 
 
 class Lifecycle:
-    def __init__(self, settings: Settings, metrics: Metrics, faults: FaultInjector | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        faults: FaultInjector | None = None,
+        scorer_factory: ScorerFactory = load_configured_scorer,
+    ) -> None:
         self.settings = settings
+        self.scorer_factory = scorer_factory
         self.metrics = metrics
         self.faults = faults
         self.phase = "loading"  # loading | ready | draining | failed
@@ -50,24 +70,16 @@ class Lifecycle:
         self._loader.start()
 
     def _load(self) -> None:
-        from compressors.scorer.loading import pick_device
-
         s = self.settings
         try:
             if self.faults:
                 self.faults.hold_load(lambda: self._stopping)
             t0 = time.perf_counter()
-            device = pick_device(s.device)
+            device = runtime.pick_device(s.device)
             self.batch_tokens = s.batch_tokens(device)
-            scorer = load_scorer(
-                s.model,
-                quantization=s.quantization,
-                device=device,
-                cache_dir=s.cache_dir,
-                max_batch_tokens=self.batch_tokens,
-            )
+            scorer = self.scorer_factory(s, device, self.batch_tokens)
             t1 = time.perf_counter()
-            shape = warm_up(scorer, self.batch_tokens)
+            shape = runtime.warm_up(scorer, self.batch_tokens)
             log.info(
                 "model ready",
                 extra={
@@ -116,22 +128,17 @@ class Lifecycle:
         if self.phase == "ready" and self.scheduler is not None and self.scheduler.alive:
             return None
         if self.phase == "draining":
-            return ApiError(
-                503,
-                "draining",
-                "the service is shutting down; send the request elsewhere",
-                headers={"Retry-After": "5"},
-            )
+            return Kind.DRAINING("the service is shutting down; send the request elsewhere")
         if self.phase == "failed":
-            return ApiError(503, "unhealthy", f"the model failed to load: {self.error}")
+            return Kind.UNHEALTHY(f"the model failed to load: {self.error}")
         if self.phase == "ready":
-            return ApiError(503, "unhealthy", "the model worker has stopped")
-        return ApiError(503, "not_ready", "the model is loading; retry shortly", headers={"Retry-After": "5"})
+            return Kind.UNHEALTHY("the model worker has stopped")
+        return Kind.NOT_READY("the model is loading; retry shortly")
 
     def require_ready(self) -> None:
+        """Raise the 503 (counted as a rejection by the error handler) unless the service can take work."""
         err = self.unavailable()
         if err is not None:
-            self.metrics.rejected.labels("draining" if err.type == "draining" else "not_ready").inc()
             raise err
 
     # -- shutdown ----------------------------------------------------------------------------------
@@ -155,19 +162,3 @@ class Lifecycle:
         if self.scheduler is not None:
             self.scheduler.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
-
-
-def warm_up(scorer: Scorer, batch_tokens: int) -> list[int]:
-    """One forward pass at the largest batch shape the scheduler can send (the batch token budget,
-    in sequences as long as the model's window allows), then a KV-cache stream step. Runs before the
-    service says it is ready, so a shape that does not fit fails at start-up, not on a request."""
-    width = max(2, min(scorer.max_positions, batch_tokens))
-    rows = max(1, batch_tokens // width)
-    base = scorer.encode(WARMUP_TEXT) or [scorer.start_id]
-    seq = (base * (width // len(base) + 1))[: width - 1]
-    scorer.nll([seq] * rows)
-    stream = scorer.stream(seq[:32])
-    stream.extend(seq[32:64])
-    if embedding.available():  # the hybrid ranker's retriever: loaded now, not on the first request
-        embedding.embedding_scores([WARMUP_TEXT], WARMUP_TEXT, str(scorer.device))
-    return [rows, width]

@@ -8,7 +8,7 @@ import threading
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import send_error
+from .errors import Kind, send_error
 
 
 class BodyLimitMiddleware:
@@ -16,11 +16,8 @@ class BodyLimitMiddleware:
         self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
 
     async def _reject(self, send: Send, size: str) -> None:
-        if self.on_reject:
-            self.on_reject("payload_too_large")
-        await send_error(
-            send, 413, "payload_too_large", f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
-        )
+        message = f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
+        await send_error(send, Kind.PAYLOAD_TOO_LARGE(message), self.on_reject)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +28,7 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(v)
                 except ValueError:
-                    await send_error(send, 400, "bad_request", "invalid Content-Length")
+                    await send_error(send, Kind.BAD_REQUEST("invalid Content-Length"))
                     return
                 if declared > self.max_bytes:
                     await self._reject(send, str(declared))

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from . import errors
 from .auth import AuthMiddleware, KeyChecker, parse_keys
 from .faults import FaultInjector
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, ScorerFactory, load_configured_scorer
 from .limits import BodyLimitMiddleware
 from .logging import AccessMiddleware
 from .metrics import Metrics
@@ -26,12 +26,14 @@ Every error body is `{"error": {"type", "message", ...}}`. Compute routes need
 `Authorization: Bearer <key>` when TERSE_API_KEYS is set."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, scorer_factory: ScorerFactory = load_configured_scorer) -> FastAPI:
+    """`scorer_factory(settings, device, batch_tokens)` builds the scorer at start-up (in the loader
+    thread); tests pass a tiny or failing one and drive the app in process with TestClient."""
     settings = settings or Settings()
     metrics = Metrics()
     checker = KeyChecker(parse_keys(settings.api_keys))
     faults = FaultInjector(settings.fault_injection) if settings.fault_injection else None
-    life = Lifecycle(settings, metrics, faults)
+    life = Lifecycle(settings, metrics, faults, scorer_factory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

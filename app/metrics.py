@@ -8,6 +8,10 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from compressors import runtime
+
+from .errors import REJECT_REASONS
+
 disable_created_metrics()  # no `_created` series: they double the exposition and no dashboard reads them
 
 DURATION_BUCKETS = (
@@ -35,15 +39,6 @@ BATCH_SIZE_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 RATIO_BUCKETS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 # The pipelines' stage names (Compression.timings_ms); a stage not listed gets its series on first use.
 STAGES = ("tokenize", "ranking", "sentence_filter", "token_level", "selection", "total")
-REJECT_REASONS = (
-    "rate_limited",
-    "payload_too_large",
-    "too_many_tokens",
-    "validation",
-    "unauthorized",
-    "not_ready",
-    "draining",
-)
 
 
 class Metrics:
@@ -167,10 +162,8 @@ class Metrics:
 
     def watch_gpu(self) -> None:
         """Report CUDA memory on every scrape (only called when the model runs on CUDA)."""
-        import torch
-
-        self.gpu_memory.labels("allocated").set_function(lambda: float(torch.cuda.memory_allocated()))
-        self.gpu_memory.labels("reserved").set_function(lambda: float(torch.cuda.memory_reserved()))
+        for kind, read in runtime.gpu_memory().items():
+            self.gpu_memory.labels(kind).set_function(read)
 
     def on_batch(self, size: int, tokens: int) -> None:
         self.batch_size.observe(size)

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from compressors import recover
 
 from . import compute
-from .errors import ApiError, error_body, responses
+from .errors import Kind, error_body, error_response, responses
 from .lifecycle import Lifecycle
 from .schemas import (
     CompressRequest,
@@ -28,6 +28,21 @@ from .schemas import (
 
 # Documents the bearer scheme in the OpenAPI document; auth.AuthMiddleware enforces it.
 bearer = [Security(HTTPBearer(auto_error=False, description="An entry of TERSE_API_KEYS (when set)."))]
+
+
+# What every compute route can answer (the middlewares and validation), and what compression adds.
+COMPUTE_ERRORS = (Kind.UNAUTHORIZED, Kind.PAYLOAD_TOO_LARGE, Kind.VALIDATION)
+COMPRESS_ERRORS = (
+    Kind.TOO_MANY_TOKENS,
+    Kind.RATE_LIMITED,
+    Kind.SCORER_ERROR,
+    Kind.INTERNAL,
+    Kind.NOT_READY,
+    Kind.UNHEALTHY,
+    Kind.DRAINING,
+    Kind.OUT_OF_MEMORY,
+    Kind.TIMEOUT,
+)
 
 
 def version() -> str:
@@ -45,7 +60,7 @@ def build_router(life: Lifecycle) -> APIRouter:
 
     compress_doc = {
         "response_model": CompressResponse,
-        "responses": responses(401, 413, 422, 429, 500, 503, 504),
+        "responses": responses(*COMPUTE_ERRORS, *COMPRESS_ERRORS),
         "dependencies": bearer,
         "tags": ["compression"],
         "description": "Compress a prompt (LLMLingua / LongLLMLingua). Prompts under `min_tokens`, and "
@@ -71,7 +86,7 @@ def build_router(life: Lifecycle) -> APIRouter:
     @router.post(
         "/v1/recover",
         response_model=RecoverResponse,
-        responses=responses(401, 413, 422, 500),
+        responses=responses(*COMPUTE_ERRORS, Kind.INTERNAL),
         dependencies=bearer,
         tags=["compression"],
         summary="Subsequence recovery",
@@ -83,14 +98,14 @@ def build_router(life: Lifecycle) -> APIRouter:
     @router.get(
         "/v1/info",
         response_model=InfoResponse,
-        responses=responses(401, 503),
+        responses=responses(Kind.UNAUTHORIZED, Kind.NOT_READY),
         dependencies=bearer,
         tags=["service"],
         summary="Model and limits",
     )
-    async def info_route() -> InfoResponse:
-        if life.scorer is None:
-            raise ApiError(503, "not_ready", "the model is loading", headers={"Retry-After": "5"})
+    async def info_route() -> Response:
+        if life.scorer is None:  # answered, not raised: only compute requests count as rejections
+            return error_response(Kind.NOT_READY("the model is loading"))
         s, i = life.settings, life.scorer.info
         return InfoResponse(
             model=i.model,
@@ -111,26 +126,30 @@ def build_router(life: Lifecycle) -> APIRouter:
         )
 
     @router.get(
-        "/healthz", response_model=HealthResponse, responses=responses(503), tags=["service"], summary="Liveness"
+        "/healthz",
+        response_model=HealthResponse,
+        responses=responses(Kind.UNHEALTHY),
+        tags=["service"],
+        summary="Liveness",
     )
     async def healthz() -> Response:
         if not life.healthy:
             detail = life.error or "the model worker has stopped"
-            return JSONResponse(error_body("unhealthy", detail), 503)
+            return JSONResponse(error_body(Kind.UNHEALTHY.type, detail), Kind.UNHEALTHY.status)
         status = {"ready": "ok"}.get(life.phase, life.phase)
         return JSONResponse(HealthResponse(status=status).model_dump())
 
     @router.get(
         "/readyz",
         response_model=HealthResponse,
-        responses=responses(503),
+        responses=responses(Kind.NOT_READY, Kind.UNHEALTHY, Kind.DRAINING),
         tags=["service"],
         summary="Readiness: model loaded and warmed up, not draining",
     )
     async def readyz() -> Response:
         err = life.unavailable()
         if err is not None:
-            return JSONResponse(error_body(err.type, err.message), 503, headers=err.headers)
+            return error_response(err)
         return JSONResponse(HealthResponse(status="ok").model_dump())
 
     @router.get(

@@ -20,7 +20,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from compressors import Cancelled, Meter, Scorer
+from compressors import Cancelled, Meter, Scorer, runtime
+from compressors.ranking.embedding import Retriever
+from compressors.scorer import TokenStream
 
 log = logging.getLogger("terse.scheduler")
 _STOP = object()
@@ -251,7 +253,7 @@ class Scheduler:
             else:
                 results = self._merged_nll(batch, tokens)
         except Exception as e:
-            _after_failure(e)
+            runtime.recover_from(e)
             if len(batch) > 1:  # one request's trouble (or a batch too big) must not fail the others
                 log.warning("merged batch of %d failed (%s); running its jobs one by one", len(batch), e)
                 for j in batch:
@@ -284,7 +286,7 @@ class Scheduler:
             self._before_job()
             result = job.call()
         except Exception as e:
-            _after_failure(e)
+            runtime.recover_from(e)
             self._finish([job], start, job.tokens, error=e)
             return
         self._finish([job], start, job.tokens, results=[result])
@@ -301,16 +303,9 @@ class Scheduler:
                 j.future.set_result(results[i])
 
 
-def _after_failure(e: Exception) -> None:
-    import torch
-
-    if isinstance(e, torch.OutOfMemoryError) and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-class BatchingScorer:
-    """The Scorer interface for one request's pipeline. Tokenizer helpers run in the caller's thread;
-    every model call goes through the scheduler's worker."""
+class BatchingScorer(Scorer):
+    """The Scorer protocol for one request's pipeline. Tokenizer helpers run in the caller's thread;
+    every model call (and the retriever's, through `serial`) goes through the scheduler's worker."""
 
     def __init__(self, scheduler: Scheduler, ticket: Ticket) -> None:
         self._sched = scheduler
@@ -323,6 +318,14 @@ class BatchingScorer:
     @property
     def max_positions(self) -> int:
         return self._scorer.max_positions
+
+    @property
+    def device(self) -> Any:
+        return self._scorer.device
+
+    @property
+    def retriever(self) -> Retriever | None:
+        return self._scorer.retriever
 
     def encode(self, text: str) -> list[int]:
         return self._scorer.encode(text)
@@ -347,15 +350,12 @@ class BatchingScorer:
     def serial(self, fn: Callable[[], Any], tokens: int) -> Any:
         return self._sched.call(self._ticket, fn, tokens)
 
-    def __getattr__(self, name: str) -> Any:  # anything else the pipelines read (not model calls)
-        return getattr(self._scorer, name)
 
+class BatchedStream(TokenStream):
+    """A TokenStream whose forward steps run on the worker. `hide` is bookkeeping for the next step,
+    which the worker runs after it, so it stays in the caller's thread."""
 
-class BatchedStream:
-    """A Stream whose forward steps run on the worker. `hide` is bookkeeping for the next step, which
-    the worker runs after it, so it stays in the caller's thread."""
-
-    def __init__(self, scheduler: Scheduler, ticket: Ticket, stream: Any) -> None:
+    def __init__(self, scheduler: Scheduler, ticket: Ticket, stream: TokenStream) -> None:
         self._sched = scheduler
         self._ticket = ticket
         self._stream = stream
@@ -373,6 +373,3 @@ class BatchedStream:
 
     def __len__(self) -> int:
         return len(self._stream)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)

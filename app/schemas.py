@@ -3,13 +3,19 @@ descriptions and bounds. Routes, clients and the OpenAPI document all derive fro
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Method = Literal["llmlingua", "longllmlingua"]
-Ranker = Literal["perplexity", "question", "bm25", "hybrid", "embedding"]
-Reorder = Literal["original", "sort", "two_stage"]
+from compressors import CompressionSpec
+from compressors.ranking import RANKERS
+from compressors.spec import Method, Reorder
+
+# The names are the compressors' own (spec.py, the ranker registry): one list, here and there.
+Ranker = Literal[tuple(RANKERS)]  # type: ignore[valid-type]
+# Request fields the service handles itself; every other one is a field of CompressionSpec.
+SERVICE_FIELDS = frozenset({"deadline_ms"})
 
 
 class CompressRequest(BaseModel):
@@ -87,6 +93,15 @@ class CompressRequest(BaseModel):
 
     def contexts(self) -> list[str]:
         return [self.context] if isinstance(self.context, str) else list(self.context)
+
+    def to_spec(self, default_min_tokens: int) -> CompressionSpec:
+        """What the compressors are asked to do; `min_tokens` falls back to the service's setting."""
+        spec_fields = {f.name for f in dataclasses.fields(CompressionSpec)}
+        values = {k: v for k, v in self.model_dump().items() if k in spec_fields}
+        values["context"] = self.contexts()
+        if self.min_tokens is None:
+            values["min_tokens"] = default_min_tokens
+        return CompressionSpec(**values)
 
 
 class ContextResult(BaseModel):
