@@ -1,15 +1,23 @@
 """API-test fixtures: a tiny random-weight Llama (the embedded model's tokenizer, a 2-layer body) saved
-to a temp folder, and real terse servers (`python -m app`) on free 127.0.0.1 ports, driven through
-the test-only fault-injection folder (app/faults.py) when a test needs a slow or failing model."""
+to a temp folder; the app in process (`create_app` under FastAPI's TestClient, no process, no port)
+for the HTTP contract; and real terse servers (`python -m app`) on free 127.0.0.1 ports for what needs
+a process (signals, drain, faults through the test-only folder of app/faults.py, soak, scraping)."""
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from app.lifecycle import ScorerFactory, load_configured_scorer
+from app.main import create_app
+from app.settings import Settings
 from loadtests.server import REPO, Service, free_port, metric_samples  # noqa: F401 - re-exported for the tests
 from tests.tiny_models import make_tiny_model
 
@@ -96,6 +104,36 @@ MAIN_SETTINGS = {
     "batch_wait_ms": 20,
     "drain_seconds": 5,
 }
+
+
+def poll(check: Callable[[], bool], timeout: float = 10.0, every: float = 0.01) -> None:
+    """Wait until `check()` is true; fail after `timeout` seconds (never a fixed sleep that decides)."""
+    until = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < until, f"not true within {timeout} s: {check}"
+        time.sleep(every)
+
+
+def app_settings(model: Path, workdir: Path, **overrides) -> Settings:
+    base = {"model": str(model), "quantization": "fp32", "device": "cpu", "cache_dir": workdir / "cache"}
+    return Settings(**{**base, **MAIN_SETTINGS, **overrides})
+
+
+@contextmanager
+def in_process(settings: Settings, scorer_factory: ScorerFactory = load_configured_scorer) -> Iterator[TestClient]:
+    """The app of `create_app` under TestClient (lifespan included), once /readyz answers 200. Server
+    errors come back as responses, as a client would see them."""
+    app = create_app(settings, scorer_factory)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        poll(lambda: c.get("/readyz").status_code == 200, timeout=START_TIMEOUT_S, every=0.02)
+        yield c
+
+
+@pytest.fixture(scope="session")
+def local(tiny_model, tmp_path_factory) -> Iterator[TestClient]:
+    """The shared server's settings, in process: for validation, auth, limits, errors and the schema."""
+    with in_process(app_settings(tiny_model, tmp_path_factory.mktemp("in-process"))) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

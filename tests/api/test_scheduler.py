@@ -14,6 +14,8 @@ import pytest
 from app.scheduler import Scheduler
 from compressors import Cancelled, Meter
 
+from .conftest import poll
+
 
 class FakeStream:
     def __init__(self, log: list) -> None:
@@ -90,8 +92,7 @@ def submit_all(sched, jobs, pool):
     for seqs, starts, meter in jobs:
         ticket = sched.open()
         futures.append((ticket, pool.submit(sched.bind(ticket).nll, seqs, score_from=starts, meter=meter)))
-        while sched.depth() < len(futures) - 1:  # keep the queue order deterministic
-            time.sleep(0.001)
+        poll(lambda: sched.depth() >= len(futures) - 1, every=0.001)  # keeps the queue order deterministic
     return futures
 
 
@@ -150,8 +151,7 @@ def test_a_cancelled_request_wakes_at_once_and_its_queued_job_never_runs(make):
         ((_, first),) = submit_all(sched, [([[1]], None, None)], pool)
         gate.waiting.wait(5)
         ((ticket, second),) = submit_all(sched, [([[2]], None, None)], pool)
-        while sched.depth() < 1:  # queued behind the stuck first job
-            time.sleep(0.001)
+        poll(lambda: sched.depth() >= 1, every=0.001)  # queued behind the stuck first job
         ticket.cancel("disconnected")
         with pytest.raises(Cancelled):
             second.result(1)  # while the worker is still stuck on the first job
@@ -199,26 +199,27 @@ def test_on_idle_runs_once_on_the_worker_after_each_busy_spell(make):
     idles: list[str] = []
     sched, gate = make(on_idle=lambda: idles.append(threading.current_thread().name), idle_after_s=0.05)
     gate.open.set()
-    time.sleep(0.2)
+    time.sleep(0.2)  # a negative check cannot poll: it can only miss a bug, never fail a good run
     assert idles == []  # nothing ran yet: nothing to tidy up
     view = sched.bind(sched.open())
     for spell in (1, 2):
         assert view.nll([[1, 2]]) == [[1.0, 2.0]]
         assert view.nll([[3]]) == [[3.0]]  # back to back: still one busy spell
-        deadline = time.monotonic() + 5
-        while len(idles) < spell and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)  # idle for a while longer: no second call
+        poll(lambda n=spell: len(idles) >= n, timeout=5)
+        time.sleep(0.2)  # idle for a while longer: no second call (a negative check cannot poll)
         assert idles == ["terse-model-worker"] * spell
 
 
 def test_a_failing_on_idle_does_not_stop_the_worker(make):
+    failures = []
+
     def boom():
+        failures.append(1)
         raise RuntimeError("housekeeping failed")
 
     sched, gate = make(on_idle=boom, idle_after_s=0.01)
     gate.open.set()
     view = sched.bind(sched.open())
     assert view.nll([[1]]) == [[1.0]]
-    time.sleep(0.1)
+    poll(lambda: failures != [], timeout=5)
     assert sched.alive and view.nll([[2]]) == [[2.0]]
