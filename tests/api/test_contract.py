@@ -79,6 +79,17 @@ def test_invalid_requests_get_422_naming_the_field(local, kwargs, field, words):
     assert err["message"].startswith(err["field"].split(".")[0]), err
 
 
+@pytest.mark.parametrize("path", ["/v1/recover", "/compress"])
+@pytest.mark.parametrize(
+    ("content", "ctype"),
+    [(b"", "application/json"), (b'{"original_prompt": "x",', "application/json"), (b"{}", "text/plain")],
+)
+def test_malformed_bodies_on_every_post_route(local, path, content, ctype):
+    headers = {**AUTH, "content-type": ctype}
+    err = assert_error(local.post(path, content=content, headers=headers), 422, "validation_error")
+    assert err["field"] == "body"
+
+
 def test_body_over_the_limit_is_413_declared_or_streamed(local):
     big = b'{"context": "' + b"a" * MAIN_SETTINGS["max_body_bytes"] + b'"}'
     headers = {**AUTH, "content-type": "application/json"}
