@@ -1,10 +1,10 @@
-"""`python -m app [--host H] [--port P]`: serve terse with uvicorn, draining on SIGTERM: /readyz
-turns 503 at once, new compression requests get 503, in-flight ones finish (up to
-TERSE_DRAIN_SECONDS), then the server stops and the process exits 0. A second signal forces exit."""
+"""`python -m app [--host H] [--port P] [any `terse serve` flag]`: serve terse with uvicorn (the flags
+and start-up checks are app/cli.py's), draining on SIGTERM: /readyz turns 503 at once, new compression
+requests get 503, in-flight ones finish (up to TERSE_DRAIN_SECONDS), then the server stops and the
+process exits 0. A second signal forces exit."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
@@ -14,7 +14,6 @@ from types import FrameType
 import uvicorn
 
 from .lifecycle import Lifecycle
-from .logging import configure
 from .main import create_app
 from .settings import Settings
 
@@ -44,16 +43,7 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Serve terse.")
-    parser.add_argument("--host", help="bind address (default: TERSE_HOST or 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default: TERSE_PORT or 8000)")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    update = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if update:
-        settings = settings.model_copy(update=update)
-    configure(settings.log_level)
+def run(settings: Settings) -> int:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -68,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     server = DrainingServer(config, app.state.life, settings.drain_seconds)
     server.run()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import main as cli
+
+    return cli(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

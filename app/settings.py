@@ -3,21 +3,39 @@ settings table documents each one; the field descriptions here are the source of
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Batch token budget when TERSE_MAX_BATCH_TOKENS is unset: TEI's default on a GPU; on CPU a big batch
 # only delays the requests in it, and warm-up runs at this size.
 DEFAULT_BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}
+PREFIX = "TERSE_"
+# TERSE_* variables read by other parts than the service's settings: not typos.
+OTHER_VARIABLES = {
+    "TERSE_EMBEDDED_DIR": "the image's read-only model folder (compressors/scorer/embedded.py)",
+    "TERSE_URL": "the clients' service URL",
+    "TERSE_BIND": "docker-compose.yml's published address",
+    "TERSE_PUBLISH_PORT": "docker-compose.yml's published port",
+    "TERSE_VARIANT": "the image's torch build (Dockerfile)",
+}
+Quantization = Literal["auto", "nf4", "int8", "bf16", "fp16", "fp32"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TERSE_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", env_ignore_empty=True)
 
     model: str = Field("embedded", description="`embedded`, a Hugging Face model id, or a local model folder.")
-    quantization: str = Field("auto", description="auto (nf4 on CUDA, bf16 on CPU), nf4, int8, bf16, fp16, fp32.")
+    quantization: Quantization = Field(
+        "auto", description="auto (nf4 on CUDA, bf16 on CPU), nf4, int8, bf16, fp16, fp32."
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N.")
     cache_dir: Path | None = Field(None, description="Converted-model cache (default ~/.cache/terse).")
     host: str = Field("127.0.0.1", description="Bind address of `python -m app` / `make run`.")
@@ -45,14 +63,46 @@ class Settings(BaseSettings):
         "", description="Comma-separated keys, or a file with one per line; `name:key` names a key for metrics."
     )
     log_prompts: bool = Field(False, description="Log prompt text (never logged otherwise).")
-    log_level: str = Field("info", description="debug, info, warning, error.")
+    log_level: LogLevel = Field("info", description="debug, info, warning, error.")
     drain_seconds: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish.")
     min_tokens: int = Field(64, ge=0, description="Default `min_tokens`: shorter prompts are returned unchanged.")
     fault_injection: Path | None = Field(
         None, description="TEST ONLY: a folder of trigger files that make model calls fail or slow (app/faults.py)."
     )
 
+    @field_validator("quantization", "device", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("should be auto, cpu, cuda or cuda:N")
+        return value
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """TERSE_* variable -> field name."""
+        return {f"{PREFIX}{name.upper()}": name for name in cls.model_fields}
+
     def batch_tokens(self, device: str) -> int:
         if self.max_batch_tokens is not None:
             return self.max_batch_tokens
         return DEFAULT_BATCH_TOKENS["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """(variable, the closest known name or None) for each TERSE_* variable that nothing reads:
+    pydantic-settings ignores those silently, so a typo would fall back to a default unnoticed."""
+    environ = os.environ if environ is None else environ
+    known = [*Settings.variables(), *OTHER_VARIABLES]
+    suffixes = {name.removeprefix(PREFIX): name for name in known}
+    found = []
+    for name in sorted(environ):
+        if name.startswith(PREFIX) and name not in known:
+            # Compared without the shared prefix, which would make every name look close.
+            close = difflib.get_close_matches(name.removeprefix(PREFIX), suffixes, n=1, cutoff=0.6)
+            found.append((name, suffixes[close[0]] if close else None))
+    return found
