@@ -63,7 +63,8 @@ class Lifecycle:
         self._loader = threading.Thread(target=self._load, name="terse-loader", daemon=True)
         metrics.in_flight.set_function(lambda: self.admission.count)
         metrics.queue_depth.set_function(lambda: self.scheduler.depth() if self.scheduler else 0)
-        metrics.ready.set_function(lambda: 1.0 if self.phase == "ready" else 0.0)
+        metrics.ready.set_function(lambda: 1.0 if self.unavailable() is None else 0.0)
+        metrics.max_in_flight.set(settings.max_concurrent_requests)
 
     # -- start-up ----------------------------------------------------------------------------------
     def start(self) -> None:

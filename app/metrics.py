@@ -128,7 +128,15 @@ class Metrics:
             ["model", "quantization", "device"],
             registry=r,
         )
-        self.ready = Gauge("terse_ready", "1 when the service accepts compression requests.", registry=r)
+        self.max_in_flight = Gauge(
+            "terse_max_concurrent_requests",
+            "Compression requests admitted at once (TERSE_MAX_CONCURRENT_REQUESTS): the ceiling of "
+            "terse_requests_in_flight, beyond which requests get 429.",
+            registry=r,
+        )
+        # /metrics answers while the model loads, after it failed and while draining: this says whether
+        # /readyz does, so an alert can tell a live process from a serving one.
+        self.ready = Gauge("terse_ready", "1 when /readyz answers 200 (compression requests accepted).", registry=r)
         self.key_requests = Counter(
             "terse_key_requests",
             "Compression requests answered 200, by API key name.",

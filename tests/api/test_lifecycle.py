@@ -26,6 +26,8 @@ METRICS = [
     "terse_batch_size",
     "terse_batch_tokens",
     "terse_model_info",
+    "terse_ready",
+    "terse_max_concurrent_requests",
     "terse_scored_tokens_total",
     "terse_key_requests_total",
     "terse_key_tokens_saved_total",
@@ -65,10 +67,13 @@ def test_not_ready_until_loaded_and_metrics_registered_at_start(fresh):
     assert durations['{route="/v1/compress",status="429"}'] == 0
     assert metric_samples(exposition, "terse_key_requests_total") == {'{key="anonymous"}': 0.0}
     assert metric_samples(exposition, "terse_stage_duration_seconds_count")['{stage="token_level"}'] == 0
+    assert metric_samples(exposition, "terse_ready") == {"": 0.0}  # /metrics answers, /readyz does not
+    assert metric_samples(exposition, "terse_max_concurrent_requests") == {"": 4.0}
 
     fresh.fault("hold_load", None)
     fresh.wait("/readyz", timeout=60)
     assert httpx.get(fresh.url + "/healthz").json() == {"status": "ok"}
+    assert fresh.value("terse_ready") == 1.0
     info = metric_samples(fresh.metrics(), "terse_model_info")
     ((labels, value),) = info.items()
     assert value == 1.0 and 'device="cpu"' in labels and 'quantization="fp32"' in labels
@@ -87,6 +92,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(fresh):
         fresh.proc.send_signal(signal.SIGTERM)
         poll(lambda: httpx.get(fresh.url + "/readyz").status_code == 503, timeout=5)
         assert_error(httpx.get(fresh.url + "/readyz"), 503, "draining")
+        assert fresh.value("terse_ready") == 0.0
         assert httpx.get(fresh.url + "/healthz").json() == {"status": "draining"}
         r = httpx.post(fresh.url + "/v1/compress", json={"context": docs(80)}, headers=AUTH)
         assert_error(r, 503, "draining")
