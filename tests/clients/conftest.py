@@ -5,6 +5,7 @@ tokenizer, so end-to-end tests exercise the real HTTP stack in seconds."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,16 @@ def recorder() -> Callable[..., Recorder]:
 def dead_url() -> str:
     """A URL nothing listens on: a stopped service."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A service that accepts connections and never answers: a real listening socket on 127.0.0.1
+    that never reads (the kernel completes the handshakes into its backlog)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture(autouse=True)

@@ -299,3 +299,58 @@ def test_async_client_raises_status_errors(recorder, fakes):
     with pytest.raises(TerseError, match="too big") as info:
         asyncio.run(main())
     assert info.value.status_code == 413
+
+
+# -- per-call time budget, response headers, request ids ---------------------------------------------
+def test_a_per_call_timeout_bounds_every_attempt_against_a_hung_service(hung_url):
+    with TerseClient(hung_url, timeout=60, max_retries=5, max_retry_wait=0.1) as client:
+        t0 = time.monotonic()
+        with pytest.raises(TerseTimeoutError):
+            client.compress("some text", timeout=1.0)
+        assert time.monotonic() - t0 < 2.0
+
+
+def test_a_per_call_timeout_bounds_the_async_call_too(hung_url):
+    async def call() -> float:
+        async with AsyncTerseClient(hung_url, timeout=60, max_retries=5, max_retry_wait=0.1) as client:
+            t0 = time.monotonic()
+            with pytest.raises(TerseTimeoutError):
+                await client.compress("some text", timeout=1.0)
+            return time.monotonic() - t0
+
+    assert asyncio.run(call()) < 2.0
+
+
+def test_retries_stop_when_the_budget_is_spent(recorder, fakes):
+    busy = httpx.Response(429, json=fakes.error_body("rate_limited", "full"), headers={"Retry-After": "30"})
+    rec = recorder(busy)
+    sleeps = Sleeps()
+    with make_client(rec, max_retries=10, max_retry_wait=60, sleep=sleeps) as client:
+        with pytest.raises(RateLimitError):
+            client.compress("x", timeout=5)
+    # Retry-After (30 s) is over the call's whole budget: no retry is started that could not finish.
+    assert len(rec.requests) == 1 and sleeps == []
+
+
+def test_answers_carry_headers_and_request_id(recorder, fakes):
+    contexts = [fakes.context_result(0, "doc")]
+    rec = recorder(
+        httpx.Response(
+            200, json=fakes.compress_body(contexts), headers={"X-Request-ID": "r-1", "x-terse-total-time": "12"}
+        )
+    )
+    with make_client(rec) as client:
+        out = client.compress("doc", request_id="mine-42")
+    assert out.request_id == "r-1" and out.headers["x-terse-total-time"] == "12"
+    assert rec.requests[0].headers["x-request-id"] == "mine-42"
+    assert "request_id" not in json.loads(rec.requests[0].content)
+    assert "headers" not in out.model_dump()  # not part of the body
+
+
+def test_errors_carry_the_request_id(recorder, fakes):
+    rec = recorder(
+        httpx.Response(422, json=fakes.error_body("validation_error", "bad", "rate"), headers={"X-Request-ID": "r-9"})
+    )
+    with make_client(rec) as client, pytest.raises(BadRequestError) as err:
+        client.compress("doc")
+    assert err.value.request_id == "r-9"

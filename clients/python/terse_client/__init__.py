@@ -23,6 +23,7 @@ from .errors import (
     TerseTimeoutError,
 )
 from .models import (
+    Answer,
     CompressRequest,
     CompressResponse,
     ContextResult,
@@ -40,6 +41,7 @@ from .models import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Answer",
     "RETRY_STATUSES",
     "APIStatusError",
     "AsyncTerseClient",

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, stop_before_delay
 
-from .errors import APIStatusError, TerseResponseError, status_error_class
-from .models import CompressRequest, HealthResponse
+from .errors import APIStatusError, TerseResponseError, TerseTimeoutError, status_error_class
+from .models import Answer, CompressRequest, HealthResponse
 
 log = logging.getLogger("terse_client")
 
@@ -32,6 +32,7 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A", bound=Answer)
 
 COMPRESS_OPTIONS = (
     "instruction",
@@ -109,22 +110,28 @@ def status_error(response: httpx.Response) -> APIStatusError:
     return status_error_class(response.status_code)(response, body=body, retry_after=retry_after)
 
 
-def parse_body(response: httpx.Response, model: type[M]) -> M:
+def parse_body(response: httpx.Response, model: type[A]) -> A:
     if not response.is_success:
         raise status_error(response)
     try:
-        return model.model_validate_json(response.content)
+        answer = model.model_validate_json(response.content)
     except ValidationError as exc:
         raise TerseResponseError(
             f"terse returned a {response.request.url.path} body that is not a valid {model.__name__}: {exc}"
         ) from exc
+    return with_headers(answer, response)
+
+
+def with_headers(answer: A, response: httpx.Response) -> A:
+    answer._headers = {k.lower(): v for k, v in response.headers.items()}
+    return answer
 
 
 def parse_health(response: httpx.Response) -> HealthResponse:
     """/healthz answers 200 when alive and 503 with the same body shape when not; both are answers."""
     if response.status_code in (200, 503):
         try:
-            return HealthResponse.model_validate_json(response.content)
+            return with_headers(HealthResponse.model_validate_json(response.content), response)
         except ValidationError:
             pass
     if response.is_success:
@@ -146,9 +153,36 @@ def build_compress_body(context: str | Sequence[str] | CompressRequest, options:
     return request.model_dump(mode="json", exclude_unset=True)
 
 
+class Budget:
+    """One call's time: ``total`` seconds for every attempt and wait together (None: no total, each
+    attempt gets the client's per-request timeout)."""
+
+    def __init__(self, total: float | None, per_request: httpx.Timeout) -> None:
+        if total is not None and total <= 0:
+            raise ValueError("timeout must be > 0")
+        self.total = total
+        self.per_request = per_request
+        self.deadline = None if total is None else time.monotonic() + total
+
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def attempt_timeout(self, method: str, url: str) -> httpx.Timeout:
+        """The httpx timeout of the next attempt: the per-request one, cut to what is left of the call."""
+        left = self.remaining()
+        if left is None:
+            return self.per_request
+        if left <= 0:
+            raise TerseTimeoutError(f"terse request {method} {url} ran out of its {self.total:g} s budget")
+        t = self.per_request
+        cut = {k: left if v is None else min(v, left) for k, v in t.as_dict().items()}
+        return httpx.Timeout(**cut)
+
+
 class RetryWait:
     """tenacity wait strategy: the server's Retry-After when it sent one, else exponential backoff with
-    jitter; both capped at ``cap`` seconds."""
+    jitter; both capped at ``cap`` seconds. With a call budget, a wait that would end past it stops the
+    retries instead (stop_before_delay)."""
 
     def __init__(self, cap: float, base: float = BACKOFF_BASE) -> None:
         self.cap = cap
@@ -199,9 +233,15 @@ class BaseClient:
     def _url(self, path: str) -> str:
         return self.base_url + path
 
-    def _retry_kwargs(self, retry: bool) -> dict[str, Any]:
+    def _headers_for(self, request_id: str | None) -> dict[str, str]:
+        return self._headers if request_id is None else {**self._headers, "X-Request-ID": request_id}
+
+    def _retry_kwargs(self, retry: bool, budget: Budget) -> dict[str, Any]:
+        stop = stop_after_attempt(1 + (self.max_retries if retry else 0))
+        if budget.total is not None:  # no attempt starts once the budget is spent
+            stop = stop | stop_before_delay(budget.total)
         return {
-            "stop": stop_after_attempt(1 + (self.max_retries if retry else 0)),
+            "stop": stop,
             "wait": RetryWait(self.max_retry_wait),
             "retry": retry_if_exception(is_retryable),
             "before_sleep": log_retry,

@@ -17,6 +17,7 @@ from ._base import (
     DEFAULT_TIMEOUT,
     RETRY_STATUSES,
     BaseClient,
+    Budget,
     build_compress_body,
     parse_body,
     parse_health,
@@ -91,20 +92,32 @@ class TerseClient(BaseClient):
         self.close()
 
     # -- transport -----------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, json: Any = None, retry: bool = True) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        retry: bool = True,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> httpx.Response:
         url = self._url(path)
         attempts = 0
+        budget = Budget(timeout, self.timeout)
+        headers = self._headers_for(request_id)
 
         def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            response = self._http.request(method, url, json=json, headers=self._headers, timeout=self.timeout)
+            limit = budget.attempt_timeout(method, url)
+            response = self._http.request(method, url, json=json, headers=headers, timeout=limit)
             if retry and response.status_code in RETRY_STATUSES:
                 raise status_error(response)
             return response
 
         try:
-            return Retrying(sleep=self._sleep, **self._retry_kwargs(retry))(attempt)
+            return Retrying(sleep=self._sleep, **self._retry_kwargs(retry, budget))(attempt)
         except httpx.TransportError as exc:
             raise _transport_error(method, url, attempts, exc) from exc
 
@@ -129,25 +142,34 @@ class TerseClient(BaseClient):
         window_tokens: int | None = None,
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
     ) -> CompressResponse:
         """POST /v1/compress. ``context`` is one string, a list of documents, or a whole
         ``CompressRequest``. Options left as None take the server's defaults. Arguments the server would
-        reject raise ``pydantic.ValidationError`` before any request is sent."""
+        reject raise ``pydantic.ValidationError`` before any request is sent.
+
+        ``timeout``: seconds for this whole call, retries and their waits included (default: no total;
+        each attempt gets the client's timeout). ``request_id``: sent as ``X-Request-ID``. The answer's
+        ``headers`` and ``request_id`` are the HTTP response's."""
         options = dict(locals())
-        del options["self"], options["context"]
+        del options["self"], options["context"], options["timeout"], options["request_id"]
         if options.get("force_context_ids") is not None:
             options["force_context_ids"] = list(options["force_context_ids"])
         body = build_compress_body(context, options)
-        return parse_body(self._request("POST", "/v1/compress", json=body), CompressResponse)
+        response = self._request("POST", "/v1/compress", json=body, timeout=timeout, request_id=request_id)
+        return parse_body(response, CompressResponse)
 
-    def recover(self, original_prompt: str, compressed_prompt: str, response: str) -> RecoverResponse:
+    def recover(
+        self, original_prompt: str, compressed_prompt: str, response: str, *, timeout: float | None = None
+    ) -> RecoverResponse:
         """POST /v1/recover: restore spans of a downstream LLM's ``response`` from the original prompt."""
         body = {"original_prompt": original_prompt, "compressed_prompt": compressed_prompt, "response": response}
-        return parse_body(self._request("POST", "/v1/recover", json=body), RecoverResponse)
+        return parse_body(self._request("POST", "/v1/recover", json=body, timeout=timeout), RecoverResponse)
 
-    def info(self) -> InfoResponse:
+    def info(self, *, timeout: float | None = None) -> InfoResponse:
         """GET /v1/info: model, quantization, device, limits."""
-        return parse_body(self._request("GET", "/v1/info"), InfoResponse)
+        return parse_body(self._request("GET", "/v1/info", timeout=timeout), InfoResponse)
 
     def health(self) -> HealthResponse:
         """GET /healthz (liveness), not retried. A 503 with a status body is returned, not raised."""
@@ -195,22 +217,39 @@ class AsyncTerseClient(BaseClient):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _request(self, method: str, path: str, *, json: Any = None, retry: bool = True) -> httpx.Response:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        retry: bool = True,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> httpx.Response:
         url = self._url(path)
         attempts = 0
+        budget = Budget(timeout, self.timeout)
+        headers = self._headers_for(request_id)
 
         async def attempt() -> httpx.Response:
             nonlocal attempts
             attempts += 1
-            response = await self._http.request(method, url, json=json, headers=self._headers, timeout=self.timeout)
+            limit = budget.attempt_timeout(method, url)
+            call = self._http.request(method, url, json=json, headers=headers, timeout=limit)
+            left = budget.remaining()
+            # httpx's timeouts are per read or write; in async code the whole attempt can be bounded too.
+            response = await (call if left is None else asyncio.wait_for(call, left))
             if retry and response.status_code in RETRY_STATUSES:
                 raise status_error(response)
             return response
 
         try:
-            return await AsyncRetrying(sleep=self._sleep, **self._retry_kwargs(retry))(attempt)
+            return await AsyncRetrying(sleep=self._sleep, **self._retry_kwargs(retry, budget))(attempt)
         except httpx.TransportError as exc:
             raise _transport_error(method, url, attempts, exc) from exc
+        except TimeoutError as exc:  # asyncio.wait_for, Python 3.11+ (asyncio.TimeoutError before)
+            raise TerseTimeoutError(f"terse request {method} {url} ran out of its {timeout:g} s budget") from exc
 
     async def compress(
         self,
@@ -232,23 +271,28 @@ class AsyncTerseClient(BaseClient):
         window_tokens: int | None = None,
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
     ) -> CompressResponse:
         """POST /v1/compress; see ``TerseClient.compress``."""
         options = dict(locals())
-        del options["self"], options["context"]
+        del options["self"], options["context"], options["timeout"], options["request_id"]
         if options.get("force_context_ids") is not None:
             options["force_context_ids"] = list(options["force_context_ids"])
         body = build_compress_body(context, options)
-        return parse_body(await self._request("POST", "/v1/compress", json=body), CompressResponse)
+        response = await self._request("POST", "/v1/compress", json=body, timeout=timeout, request_id=request_id)
+        return parse_body(response, CompressResponse)
 
-    async def recover(self, original_prompt: str, compressed_prompt: str, response: str) -> RecoverResponse:
+    async def recover(
+        self, original_prompt: str, compressed_prompt: str, response: str, *, timeout: float | None = None
+    ) -> RecoverResponse:
         """POST /v1/recover."""
         body = {"original_prompt": original_prompt, "compressed_prompt": compressed_prompt, "response": response}
-        return parse_body(await self._request("POST", "/v1/recover", json=body), RecoverResponse)
+        return parse_body(await self._request("POST", "/v1/recover", json=body, timeout=timeout), RecoverResponse)
 
-    async def info(self) -> InfoResponse:
+    async def info(self, *, timeout: float | None = None) -> InfoResponse:
         """GET /v1/info."""
-        return parse_body(await self._request("GET", "/v1/info"), InfoResponse)
+        return parse_body(await self._request("GET", "/v1/info", timeout=timeout), InfoResponse)
 
     async def health(self) -> HealthResponse:
         """GET /healthz, not retried; a 503 with a status body is returned, not raised."""

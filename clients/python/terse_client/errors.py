@@ -48,7 +48,7 @@ class APIStatusError(TerseError):
         details: ``error.details``.
         body: the whole decoded JSON body (or None when it was not JSON).
         retry_after: seconds from the ``Retry-After`` header, when the server sent one.
-        response: the ``httpx.Response``.
+        response: the ``httpx.Response`` (its headers too); ``request_id`` is its ``X-Request-ID``.
     """
 
     def __init__(
@@ -77,6 +77,11 @@ class APIStatusError(TerseError):
             else:
                 self.message = response.text[:2000]
         super().__init__(self._describe())
+
+    @property
+    def request_id(self) -> str | None:
+        """The service's id of the failed request (``X-Request-ID``), to find its log line."""
+        return self.response.headers.get("x-request-id")
 
     def _describe(self) -> str:
         request = self.response.request

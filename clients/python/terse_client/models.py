@@ -10,15 +10,17 @@ know, so an older client keeps working against a newer server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Method = Literal["llmlingua", "longllmlingua"]
 Ranker = Literal["perplexity", "question", "bm25", "hybrid", "embedding"]
 Reorder = Literal["original", "sort", "two_stage"]
 
 __all__ = [
+    "Answer",
     "CompressRequest",
     "CompressResponse",
     "ContextResult",
@@ -33,6 +35,22 @@ __all__ = [
     "RecoverResponse",
     "Reorder",
 ]
+
+
+class Answer(BaseModel):
+    """A response body, with the HTTP response's headers (set by the client; not part of the body)."""
+
+    _headers: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers, names lower-cased: ``x-request-id``, ``x-terse-total-time``, ..."""
+        return self._headers
+
+    @property
+    def request_id(self) -> str | None:
+        """The service's id of this request (``X-Request-ID``): the key to its access log line."""
+        return self._headers.get("x-request-id")
 
 
 class CompressRequest(BaseModel):
@@ -125,7 +143,7 @@ class ContextResult(BaseModel):
     rank: int | None = Field(description="0 = most relevant; null when no ranking ran.")
 
 
-class CompressResponse(BaseModel):
+class CompressResponse(Answer):
     compressed_prompt: str = Field(description="Instruction, kept documents and question, joined by blank lines.")
     original_tokens: int = Field(description="Scorer tokens of the uncompressed prompt assembled the same way.")
     compressed_tokens: int = Field(description="Scorer tokens of compressed_prompt.")
@@ -152,7 +170,7 @@ class RecoverRequest(BaseModel):
     response: str = Field(..., max_length=1_000_000, description="The downstream LLM's answer.")
 
 
-class RecoverResponse(BaseModel):
+class RecoverResponse(Answer):
     recovered: str = Field(description="The response with spans copied from the compressed prompt restored.")
 
 
@@ -165,7 +183,7 @@ class Limits(BaseModel):
     request_timeout_s: float
 
 
-class InfoResponse(BaseModel):
+class InfoResponse(Answer):
     model: str
     quantization: str
     device: str
@@ -176,7 +194,7 @@ class InfoResponse(BaseModel):
     limits: Limits
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(Answer):
     status: Literal["ok", "loading", "draining", "unhealthy"]
 
 
