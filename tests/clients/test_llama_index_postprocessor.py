@@ -9,10 +9,13 @@ import http.server
 import json
 import logging
 import threading
+import time
 
 import httpx
 import pytest
-from llama_index.core.instrumentation import DISPATCHER_SPAN_DECORATED_ATTR
+from llama_index.core.instrumentation import DISPATCHER_SPAN_DECORATED_ATTR, get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import (
     MetadataMode,
@@ -22,7 +25,11 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
-from llama_index.postprocessor.terse import TerseNodePostprocessor
+from llama_index.postprocessor.terse import (
+    TerseCompressionEvent,
+    TerseCompressionFailedEvent,
+    TerseNodePostprocessor,
+)
 from terse_client import ServerError, TerseConnectionError, TerseResponseError
 
 URL = "http://terse.test"
@@ -377,3 +384,98 @@ def test_async_fail_open_and_closed(recorder):
     assert asyncio.run(post(rec, max_retries=0).apostprocess_nodes(nodes, QUERY)) == nodes
     with pytest.raises(TerseConnectionError):
         asyncio.run(post(rec, max_retries=0, fail_open=False).apostprocess_nodes(nodes, QUERY))
+
+
+# -- time budget, deadline, instrumentation, score_mode ----------------------------------------------
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_hung_service_costs_at_most_the_timeout_when_failing_open(hung_url, use_async, caplog):
+    """A service that accepts and never answers: the input nodes come back within timeout + 1 s,
+    retries included (they would each wait the full timeout without the call's budget)."""
+    nodes = make_nodes()
+    p = TerseNodePostprocessor(base_url=hung_url, timeout=2, max_retries=3, max_retry_wait=0.2)
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        if use_async:
+            out = asyncio.run(p.apostprocess_nodes(nodes, QUERY))
+        else:
+            out = p.postprocess_nodes(nodes, QUERY)
+    assert time.monotonic() - t0 < 3.0
+    assert out == nodes
+    assert "returning the 3 nodes uncompressed" in caplog.text
+
+
+def test_deadline_ms_is_sent_within_the_budget(recorder, fakes):
+    rec = recorder(service(fakes))
+    post(rec, timeout=4).postprocess_nodes(make_nodes(1), QUERY)
+    post(rec, timeout=4, compress_kwargs={"deadline_ms": 1500}).postprocess_nodes(make_nodes(1), QUERY)
+    assert [b["deadline_ms"] for b in rec.bodies()] == [3600, 1500]
+
+
+class Collect(BaseEventHandler):
+    events: list = []
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Collect"
+
+    def handle(self, event, **kwargs) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def instrumented():
+    """Root-dispatcher event and span handlers, removed afterwards."""
+    root = get_dispatcher()
+    events, spans = Collect(events=[]), SimpleSpanHandler()
+    root.add_event_handler(events)
+    root.add_span_handler(spans)
+    try:
+        yield events, spans
+    finally:
+        root.event_handlers.remove(events)
+        root.span_handlers.remove(spans)
+
+
+def terse_spans(spans: SimpleSpanHandler) -> list[str]:
+    return [s.id_ for s in spans.completed_spans if "TerseNodePostprocessor._" in s.id_]
+
+
+def test_each_call_is_a_span_with_a_compression_event(recorder, fakes, instrumented):
+    events, spans = instrumented
+    rec = recorder(service(fakes, kept=[True, False, True], ranks=[0, None, 1]))
+    post(rec).postprocess_nodes(make_nodes(), QUERY)
+    asyncio.run(post(rec).apostprocess_nodes(make_nodes(), QUERY))
+    mine = [e for e in events.events if isinstance(e, TerseCompressionEvent)]
+    assert len(mine) == 2
+    e = mine[0]
+    assert (e.tokens_before, e.tokens_after, e.ratio) == (100, 50, 2.0)
+    assert (e.nodes_before, e.nodes_after) == (3, 2)
+    assert e.span_id and e.span_id.startswith("TerseNodePostprocessor._postprocess_nodes")
+    assert mine[1].span_id.startswith("TerseNodePostprocessor._apostprocess_nodes")
+    assert len(terse_spans(spans)) == 2
+    assert e.model_dump()["class_name"] == "TerseCompressionEvent"
+
+
+def test_a_failure_is_an_event_too(recorder, fakes, instrumented):
+    events, _ = instrumented
+    rec = recorder(httpx.Response(500, json=fakes.error_body("internal", "boom")))
+    post(rec, max_retries=0).postprocess_nodes(make_nodes(2), QUERY)
+    (failed,) = [e for e in events.events if isinstance(e, TerseCompressionFailedEvent)]
+    assert failed.nodes == 2 and failed.fail_open and "boom" in failed.error
+
+
+def test_score_mode_keep_or_rank(recorder, fakes):
+    nodes = make_nodes(4)
+    rec = recorder(service(fakes, ranks=[2, 0, 3, 1]))
+    kept = post(rec).postprocess_nodes(nodes, QUERY)
+    assert {n.node.node_id: n.score for n in kept} == {n.node.node_id: n.score for n in nodes}
+    ranked = post(rec, score_mode="rank").postprocess_nodes(nodes, QUERY)
+    assert [(n.node.node_id, n.score) for n in ranked] == [
+        ("node-1", 1.0),
+        ("node-3", 0.75),
+        ("node-0", 0.5),
+        ("node-2", 0.25),
+    ]
+    assert [n.score for n in nodes] == [1.0, 0.9, 0.8, 0.7]  # the caller's nodes are untouched
+    with pytest.raises(ValueError):
+        TerseNodePostprocessor(score_mode="best")

@@ -20,7 +20,7 @@ from .models import Answer, CompressRequest, HealthResponse
 
 log = logging.getLogger("terse_client")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 DEFAULT_TIMEOUT = 60.0

@@ -1,5 +1,6 @@
 """terse prompt compression as a LlamaIndex node postprocessor."""
 
 from llama_index.postprocessor.terse.base import TerseNodePostprocessor
+from llama_index.postprocessor.terse.events import TerseCompressionEvent, TerseCompressionFailedEvent
 
-__all__ = ["TerseNodePostprocessor"]
+__all__ = ["TerseCompressionEvent", "TerseCompressionFailedEvent", "TerseNodePostprocessor"]

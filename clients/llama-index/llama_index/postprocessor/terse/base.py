@@ -3,7 +3,13 @@
 One context per node goes to ``POST /v1/compress`` with the query as the question, so the service's
 question-aware document ranking sees the documents separately. Results map back to nodes by
 ``contexts[i].index``; surviving nodes come back as copies with the compressed text and the same id,
-metadata, relationships and score. The caller's nodes are never modified.
+metadata, relationships and score (or, with ``score_mode="rank"``, a score from terse's ranking). The
+caller's nodes are never modified.
+
+``timeout`` is the whole call's budget, retries included, and the service is told to give up before
+it (``deadline_ms``), so a hung or slow service costs a RAG query at most ``timeout`` seconds. Each call
+is a LlamaIndex instrumentation span with a ``TerseCompressionEvent`` (tokens before and after, ratio)
+or a ``TerseCompressionFailedEvent``.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr, field_validator
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.postprocessor.terse.events import TerseCompressionEvent, TerseCompressionFailedEvent
 from pydantic import ValidationError
 from terse_client import (
     DEFAULT_BASE_URL,
@@ -41,6 +48,7 @@ dispatcher = get_dispatcher(__name__)
 
 # CompressRequest fields with a dedicated field on the postprocessor (or filled in by it).
 _OWN_FIELDS = frozenset({"context", "question", "instruction", "rate", "target_tokens", "method", "ranker", "reorder"})
+DEADLINE_SHARE = 0.9  # of the call's budget, for the service: its answer must still arrive in time
 
 
 def _env_base_url() -> str:
@@ -103,7 +111,17 @@ class TerseNodePostprocessor(BaseNodePostprocessor):
         "compressed text, metadata header included, becomes the node's content.",
     )
     fail_open: bool = Field(True, description="On any failure, log a warning and return the input nodes; False: raise.")
-    timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds for the whole call, retries and their waits included. The service gets "
+        "deadline_ms = 90% of it, so it answers (uncompressed, `skipped`) before the call gives up.",
+    )
+    score_mode: Literal["keep", "rank"] = Field(
+        "keep",
+        description="`keep`: nodes keep the retriever's scores. `rank`: score = 1 - rank / n from terse's "
+        "question-aware ranking (1.0 for the most relevant), so later steps can sort or cut on it.",
+    )
     max_retries: int = Field(2, ge=0, description="Retries on transport errors and HTTP 429/502/503/504.")
     max_retry_wait: float = Field(20.0, ge=0, description="Cap on one wait between retries (Retry-After too).")
     compress_kwargs: dict[str, Any] = Field(
@@ -223,6 +241,7 @@ class TerseNodePostprocessor(BaseNodePostprocessor):
             ranker=self.ranker,
             reorder=self.reorder,
         )
+        options.setdefault("deadline_ms", max(1, int(self.timeout * 1000 * DEADLINE_SHARE)))
         return options
 
     def _ordered(self, kept: list[ContextResult]) -> list[ContextResult]:
@@ -246,7 +265,10 @@ class TerseNodePostprocessor(BaseNodePostprocessor):
             original = nodes[result.index]
             node = original.node.model_copy(deep=True)
             node.set_content(result.text)
-            out.append(original.model_copy(update={"node": node}))
+            update: dict[str, Any] = {"node": node}
+            if self.score_mode == "rank" and result.rank is not None:
+                update["score"] = 1.0 - result.rank / n
+            out.append(original.model_copy(update=update))
         logger.debug(
             "terse kept %d of %d nodes, %d -> %d tokens",
             len(out),
@@ -254,22 +276,37 @@ class TerseNodePostprocessor(BaseNodePostprocessor):
             response.original_tokens,
             response.compressed_tokens,
         )
+        dispatcher.event(
+            TerseCompressionEvent(
+                tokens_before=response.original_tokens,
+                tokens_after=response.compressed_tokens,
+                ratio=response.ratio,
+                nodes_before=n,
+                nodes_after=len(out),
+                skipped=response.skipped,
+                skipped_reason=response.skipped_reason,
+                request_id=response.request_id,
+            )
+        )
         return out
 
     def _failed(self, nodes: Sequence[NodeWithScore], exc: Exception) -> list[NodeWithScore]:
+        dispatcher.event(TerseCompressionFailedEvent(error=str(exc), nodes=len(nodes), fail_open=self.fail_open))
         if not self.fail_open:
             raise exc
         logger.warning("terse compression failed; returning the %d nodes uncompressed: %s", len(nodes), exc)
         return list(nodes)
 
     # -- BaseNodePostprocessor -----------------------------------------------------------------------
+    @dispatcher.span
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:
         if not nodes:
             return []
         try:
-            response = self._sync_client().compress(self._texts(nodes), **self._options(query_bundle))
+            client = self._sync_client()
+            response = client.compress(self._texts(nodes), **self._options(query_bundle), timeout=self.timeout)
             return self._apply(nodes, response)
         except (TerseError, ValidationError) as exc:
             return self._failed(nodes, exc)
@@ -282,7 +319,7 @@ class TerseNodePostprocessor(BaseNodePostprocessor):
             return []
         try:
             client = await self._async_client()
-            response = await client.compress(self._texts(nodes), **self._options(query_bundle))
+            response = await client.compress(self._texts(nodes), **self._options(query_bundle), timeout=self.timeout)
             return self._apply(nodes, response)
         except (TerseError, ValidationError) as exc:
             return self._failed(nodes, exc)
