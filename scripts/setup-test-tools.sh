@@ -4,7 +4,7 @@
 #   promtool, prometheus           Debian's `prometheus` package: `promtool check config|rules`, and a
 #                                  real Prometheus that tests/api scrapes terse with
 #   node + npm                     Debian's packages, for tests/deploy/crd (the ServiceMonitor CRD schema)
-#   tests/deploy/crd/node_modules  `npm ci` from its package-lock.json (pinned)
+#   tests/deploy/crd/node_modules  `npm ci` from its package-lock.json (pinned): Prometheus Operator and KEDA CRD schemas
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,6 @@
-// Validates custom resources (Prometheus Operator kinds such as ServiceMonitor) against their CRD's
-// schema, as packaged in @kubernetes-models/prometheus-operator (generated from the operator's CRDs):
+// Validates custom resources (Prometheus Operator's ServiceMonitor and PrometheusRule, KEDA's
+// ScaledObject) against their CRD's schema, as packaged in @kubernetes-models/prometheus-operator and
+// @kubernetes-models/keda (generated from the projects' CRDs):
 //   1. the JSON-schema validator generated from the CRD: types, enums, patterns, required fields;
 //   2. TypeScript's excess-property check against the types generated from the same CRD: unknown or
 //      misspelled fields, which a CRD's open schema lets through (the API server would drop them).
@@ -10,7 +11,10 @@ import { fileURLToPath } from "node:url";
 import ts from "typescript";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PACKAGES = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator" };
+const PACKAGES = {
+  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "keda.sh": "@kubernetes-models/keda",
+};
 
 const docs = JSON.parse(readFileSync(0, "utf8"));
 const problems = [];
