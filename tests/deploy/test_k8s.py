@@ -16,7 +16,7 @@ from deploytools import CRD_VALIDATOR, K8S, OVERLAYS, by_kind, one, render, run,
 
 # The oldest Kubernetes these manifests support and the newest kubernetes-validate ships schemas for.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
-EXTRA_ENV = {"HF_HOME"}  # read by huggingface_hub, not by Settings
+EXTRA_ENV = {"HF_HOME", "OMP_NUM_THREADS"}  # read by huggingface_hub and torch, not by Settings
 
 
 def schema_problems(doc: dict, version: str) -> str | None:
@@ -95,7 +95,7 @@ def test_settings_are_ones_the_service_reads(overlay) -> None:
     unknown = set(env) - settings_env_names() - EXTRA_ENV
     assert not unknown, f"ConfigMap keys the service does not read: {sorted(unknown)}"
     inline = {e["name"] for e in container(docs).get("env", [])}
-    assert not inline - settings_env_names(), inline
+    assert not inline - settings_env_names() - EXTRA_ENV, inline
 
 
 def test_api_keys_come_from_a_secret_not_from_git(overlay) -> None:
@@ -153,6 +153,13 @@ def test_grace_period_outlasts_the_drain(overlay) -> None:
     pause = float(pre_stop[1]) if pre_stop[0] == "sleep" else 0.0
     grace = pod_spec(docs)["terminationGracePeriodSeconds"]
     assert grace > drain + pause + 10, (grace, drain, pause)
+
+
+def test_torch_threads_follow_the_cpu_limit(overlay) -> None:
+    docs = overlay[1]
+    (threads,) = [e for e in container(docs).get("env", []) if e["name"] == "OMP_NUM_THREADS"]
+    ref = threads["valueFrom"]["resourceFieldRef"]
+    assert (ref["containerName"], ref["resource"], ref["divisor"]) == (container(docs)["name"], "limits.cpu", "1")
 
 
 def test_gpu_only_in_the_gpu_overlay(overlay) -> None:
