@@ -1,5 +1,5 @@
-"""The README's Deploy section: its commands name files, profiles, overlays, secrets
-and settings that exist, so the documented steps match what ships."""
+"""docs/deploy.md (and the README's short Deploy section): the commands name files, profiles,
+overlays, secrets and settings that exist, so the documented steps match what ships."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ import re
 import yaml
 from deploytools import COMPOSE, DOCKERFILE, K8S, REPO, one, render, settings_env_names
 
-DOC = REPO / "README.md"
+DOC = REPO / "docs" / "deploy.md"
+
+
+def readme_section() -> str:
+    """The Deploy section of the README: from its heading to the next top-level heading."""
+    return re.search(r"^## Deploy\n(.*?)(?=^## )", (REPO / "README.md").read_text(), flags=re.S | re.M).group(1)
 
 
 def text() -> str:
-    """The Deploy section of the README: from its heading to the next top-level heading."""
-    return re.search(r"^## Deploy\n(.*?)(?=^## )", DOC.read_text(), flags=re.S | re.M).group(1)
+    return DOC.read_text() + "\n" + readme_section()
 
 
 def commands() -> list[str]:
@@ -34,6 +38,7 @@ def test_compose_commands_name_real_profiles_and_services() -> None:
     spec = yaml.safe_load(COMPOSE.read_text())
     profiles = {p for s in spec["services"].values() for p in s.get("profiles", [])}
     used = {m for c in commands() for m in re.findall(r"--profile (\S+)", c)}
+    assert "docs/deploy.md" in readme_section()
     assert used == {"cpu", "gpu"} == profiles
     for c in commands():
         if " run " in c and c.startswith("docker compose"):
