@@ -6,6 +6,8 @@ request; against a service that never answers, fail-open returns the documents w
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 
 import pytest
@@ -69,3 +71,24 @@ def test_a_hung_service_costs_at_most_the_timeout(hung_url, originals):
     closed = TerseDocumentCompressor(base_url=hung_url, timeout=1, fail_open=False)
     with pytest.raises(TerseTimeoutError):
         closed.compress_documents(inputs, QUESTION)
+
+
+def test_shortens_documents_through_the_live_service_with_torch_blocked(terse_server):
+    """In a process where importing torch or transformers fails: langchain-terse needs neither
+    (the fresh-virtualenv check installs it from its wheel without them)."""
+    code = f"""
+import sys
+sys.modules["torch"] = None
+sys.modules["transformers"] = None
+from langchain_core.documents import Document
+from langchain_terse import TerseDocumentCompressor
+docs = [Document(page_content={FILLER * 4!r}, metadata={{"n": i}}, id=str(i)) for i in range(3)]
+c = TerseDocumentCompressor(base_url={terse_server.url!r}, api_key={terse_server.api_key!r}, rate=0.4, fail_open=False)
+out = c.compress_documents(docs, {QUESTION!r})
+assert out and sum(len(d.page_content) for d in out) < sum(len(d.page_content) for d in docs), out
+assert all(d.metadata == {{"n": int(d.id)}} for d in out)
+print("shortened", sum(len(d.page_content) for d in out), "of", sum(len(d.page_content) for d in docs))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("shortened")
