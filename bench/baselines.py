@@ -8,8 +8,8 @@ tokens) of that assembled prompt; only the tokenizer is needed (`metrics.load_sc
   by a generator seeded with (seed, job id); the longest prefix of that shuffle whose words, put back in
   their original order (a document's kept words joined by single spaces, emptied documents dropped), fit
   the budget is kept.
-- `bm25_top`: documents ranked by BM25 (rank_bm25's BM25Okapi over the 20 documents, lower-cased word
-  tokens, query = the bare question) and taken whole, in rank order, while the prompt fits; the next one is
+- `bm25_top`: documents ranked by BM25 (terse's ranker, compressors.ranking.bm25, over the 20 documents, word
+  tokens lower-cased, query = the bare question) and taken whole, in rank order, while the prompt fits; the next one is
   cut to the longest token prefix that still fits, so the budget is filled exactly (up to a token where a
   cut re-tokenises differently). Output documents are in rank order (LongLLMLingua's reorder="sort").
 """
@@ -19,8 +19,6 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-
-from bench.nq20 import bm25_tokens
 
 _NONSPACE = re.compile(r"\S+")
 
@@ -83,10 +81,9 @@ def random_drop(
 
 
 def bm25_rank(documents: Sequence[str], query: str) -> list[int]:
-    from rank_bm25 import BM25Okapi
+    from compressors.ranking.bm25 import bm25_scores
 
-    bm25 = BM25Okapi([bm25_tokens(d) or [""] for d in documents])
-    scores = bm25.get_scores(bm25_tokens(query))
+    scores = bm25_scores(list(documents), query)  # terse's own BM25 ranker
     return sorted(range(len(documents)), key=lambda i: (-scores[i], i))
 
 

@@ -15,9 +15,11 @@ Per model x quantisation: build / quantise time, model memory, one forward pass 
 (Scorer.nll: the prefill cost of any scorer), the compress latency at concurrency 1 (median of --repeats after
 a warm-up on another prompt of the same size; forward tokens per input token; stage times), peak GPU memory,
 and throughput at concurrency 16 (requests/s, input tokens/s, mean requests' jobs per model call) with the
-scheduler's batching on and off. nf4 = the same random weights quantised in place (Linear -> bnb Linear4bit,
-NF4 with double quantisation, bf16 compute, the output head kept in bf16: what terse's nf4 loading does);
-`--nf4-method reload` instead saves the bf16 model and reloads it through transformers' BitsAndBytesConfig.
+scheduler's batching on and off. nf4 = the same random weights quantised in place (Linear -> bnb Linear4bit
+with terse's own nf4 settings from compressors.scorer.loading: NF4, double quantisation, bf16 compute on CUDA,
+the output head kept in bf16 as transformers does); `--nf4-method reload` instead saves the bf16 model and
+reloads it with terse's from_pretrained arguments. BM25 and the sentence filter are compressors' own
+(rank-bm25 and pysbd must be importable: carry their wheels, bench/README.md).
 
 Results: a markdown table on stdout and JSON (+ markdown) in $OUT when it is set, else bench/results/
 gpu-<tag>.{json,md}; the JSON is rewritten after every cell, so a run cut short keeps what it measured.
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import random
@@ -38,7 +39,6 @@ import statistics
 import sys
 import threading
 import time
-import types
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a file (bench/gpu.sh) as well as with -m
     sys.path.insert(0, str(ROOT))
+from loadtests import reports  # noqa: E402 - after the path, for a run as a file
 
 # name -> (config class, real configuration). Values from the models' published config.json files.
 MODELS = {
@@ -104,66 +105,6 @@ TINY = {
 }
 BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}  # the service's defaults (app/settings.py DEFAULT_BATCH_TOKENS)
 SHIMS: list[str] = []
-
-
-# ---------------------------------------------------------------- pure-Python dependencies, if absent
-def ensure_pure_python_deps() -> None:
-    """compressors imports rank_bm25 (BM25 ranking) and pysbd (sentence filter, unused here) at import time.
-    A GPU machine with only torch + transformers may lack them: stand in with equivalents, and say so."""
-    try:
-        import rank_bm25  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("rank_bm25")
-        mod.BM25Okapi = _BM25Okapi
-        sys.modules["rank_bm25"] = mod
-        SHIMS.append("rank_bm25 (bench/gpu.py's BM25Okapi)")
-    try:
-        import pysbd  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("pysbd")
-
-        class Segmenter:  # only the sentence filter uses it, and this benchmark leaves that off
-            def __init__(self, *a, **k):
-                raise RuntimeError("pysbd is not installed (bench/gpu.py stub)")
-
-        mod.Segmenter = Segmenter
-        sys.modules["pysbd"] = mod
-        SHIMS.append("pysbd (stub; sentence filter unavailable)")
-
-
-class _BM25Okapi:
-    """rank_bm25.BM25Okapi's scoring (k1=1.5, b=0.75, idf floor epsilon x mean idf)."""
-
-    def __init__(self, corpus, k1=1.5, b=0.75, epsilon=0.25):
-        self.k1, self.b = k1, b
-        self.doc_len = [len(d) for d in corpus]
-        self.avgdl = sum(self.doc_len) / max(len(corpus), 1)
-        self.freqs = []
-        df: dict[str, int] = {}
-        for doc in corpus:
-            f: dict[str, int] = {}
-            for w in doc:
-                f[w] = f.get(w, 0) + 1
-            self.freqs.append(f)
-            for w in f:
-                df[w] = df.get(w, 0) + 1
-        n = len(corpus)
-        self.idf = {w: math.log(n - c + 0.5) - math.log(c + 0.5) for w, c in df.items()}
-        mean = sum(self.idf.values()) / max(len(self.idf), 1)
-        for w, v in self.idf.items():
-            if v < 0:
-                self.idf[w] = epsilon * mean
-
-    def get_scores(self, query):
-        out = []
-        for f, dl in zip(self.freqs, self.doc_len, strict=True):
-            s = 0.0
-            for q in query:
-                tf = f.get(q, 0)
-                norm = tf + self.k1 * (1 - self.b + self.b * dl / self.avgdl)
-                s += self.idf.get(q, 0.0) * tf * (self.k1 + 1) / norm
-            out.append(s)
-        return out
 
 
 # ---------------------------------------------------------------- synthetic tokenizer and text
@@ -323,11 +264,24 @@ def build_model(name: str, dry_run: bool, device: str):
     return model
 
 
+def nf4_config(device: str):
+    """terse's nf4 scheme (compressors.scorer.loading): NF4, double quantisation, bf16 compute on CUDA."""
+    from compressors.scorer.loading import load_kwargs
+
+    return load_kwargs("nf4", device)["quantization_config"]
+
+
 def quantize_nf4_inplace(model, device: str) -> int:
-    """Every nn.Linear but the output head -> bnb Linear4bit (NF4, double quant, bf16 compute), quantised on
+    """Every nn.Linear but the output head -> bnb Linear4bit with terse's nf4 settings, quantised on
     `device` from the bf16 weights already there. Returns the number of layers converted."""
     import bitsandbytes as bnb
     import torch
+
+    cfg = nf4_config(device)
+    double, kind = cfg.bnb_4bit_use_double_quant, cfg.bnb_4bit_quant_type
+
+    def params(weight):
+        return bnb.nn.Params4bit(weight, requires_grad=False, compress_statistics=double, quant_type=kind)
 
     head = model.get_output_embeddings()
     converted = 0
@@ -339,21 +293,17 @@ def quantize_nf4_inplace(model, device: str) -> int:
                 child.in_features,
                 child.out_features,
                 bias=child.bias is not None,
-                compute_dtype=torch.bfloat16,
-                compress_statistics=True,
-                quant_type="nf4",
+                compute_dtype=cfg.bnb_4bit_compute_dtype,
+                compress_statistics=double,
+                quant_type=kind,
                 device="meta",
             )
             if child.bias is not None:
                 new.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
-            new.weight = bnb.nn.Params4bit(
-                child.weight.data, requires_grad=False, compress_statistics=True, quant_type="nf4"
-            )
+            new.weight = params(child.weight.data)
             new = new.to(device)  # Params4bit quantises when moved to a device
             if getattr(new.weight, "quant_state", None) is None:  # older bitsandbytes: only a CPU -> CUDA move does
-                new.weight = bnb.nn.Params4bit(
-                    child.weight.data.cpu(), requires_grad=False, compress_statistics=True, quant_type="nf4"
-                )
+                new.weight = params(child.weight.data.cpu())
                 new = new.to(device)
             if getattr(new.weight, "quant_state", None) is None:
                 raise RuntimeError(f"bitsandbytes did not quantise {child_name}")
@@ -364,27 +314,23 @@ def quantize_nf4_inplace(model, device: str) -> int:
 
 
 def quantize_nf4_reload(model, device: str, tmp_root: Path):
-    """Save the bf16 model, reload it as transformers + bitsandbytes load any nf4 model (terse's loading)."""
+    """Save the bf16 model, reload it with terse's nf4 arguments (compressors.scorer.loading.load_kwargs)."""
     import shutil
     import tempfile
 
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
+
+    from compressors.scorer.loading import load_kwargs
 
     tmp = Path(tempfile.mkdtemp(prefix="terse-gpu-", dir=tmp_root))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
-        cfg = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
-        kwargs = {"quantization_config": cfg, "device_map": {"": device}}
+        kwargs = load_kwargs("nf4", device)
         try:
-            new = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.bfloat16, **kwargs)
-        except TypeError:
-            new = AutoModelForCausalLM.from_pretrained(tmp, torch_dtype=torch.bfloat16, **kwargs)
+            new = AutoModelForCausalLM.from_pretrained(tmp, **kwargs)
+        except TypeError:  # transformers < 4.56 spells dtype torch_dtype
+            kwargs["torch_dtype"] = kwargs.pop("dtype")
+            new = AutoModelForCausalLM.from_pretrained(tmp, **kwargs)
         new.eval()
         return new
     finally:
@@ -412,6 +358,7 @@ class Bench:
             "benchmark": "gpu",
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "environment": environment(args.device),
+            "machine": reports.machine(),
             "shims": SHIMS,
             "cells": [],
         }
@@ -420,10 +367,8 @@ class Bench:
         return time.perf_counter() - self.t0 > self.args.time_budget_s
 
     def save(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.result["elapsed_s"] = round(time.perf_counter() - self.t0, 1)
-        (self.out_dir / f"gpu-{self.tag}.json").write_text(json.dumps(self.result, indent=2) + "\n")
-        (self.out_dir / f"gpu-{self.tag}.md").write_text(markdown(self.result))
+        reports.write(self.out_dir, f"gpu-{self.tag}", self.result, markdown(self.result))
 
 
 def environment(device: str) -> dict:
@@ -745,7 +690,6 @@ def main(argv: list[str] | None = None) -> int:
     args.requests = args.requests or args.concurrency
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ensure_pure_python_deps()
 
     import torch
 

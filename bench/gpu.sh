@@ -61,6 +61,10 @@ if ! "$PY" -c "import transformers" >/dev/null 2>&1; then
     echo "gpu.sh: transformers is not importable with $PY; carry a wheelhouse in .cache/gpu-wheels (see bench/README.md)" >&2
     exit 3
 fi
+if ! "$PY" -c "import rank_bm25, pysbd" >/dev/null 2>&1; then
+    echo "gpu.sh: rank-bm25 / pysbd are not importable with $PY (compressors imports them); carry their wheels in .cache/gpu-wheels (see bench/README.md)" >&2
+    exit 3
+fi
 if [ "$dry" = 0 ] && [ "$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null)" != 1 ]; then
     echo "gpu.sh: CUDA is not available; nothing to measure (bash bench/gpu.sh --dry-run checks the plumbing on CPU)" >&2
     exit 2

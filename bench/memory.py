@@ -14,7 +14,6 @@ bench/results/memory-<tag>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import statistics
@@ -22,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
+from loadtests import closedloop, reports
 from loadtests.payloads import SOAK_MIX, Builder, Mix
 from loadtests.server import Service
 
@@ -32,16 +30,9 @@ RESULTS = ROOT / "bench" / "results"
 CLIENTS = 4
 
 
-async def closed_loop(url: str, bodies: list[dict]) -> None:
-    queue = list(bodies)
-    async with httpx.AsyncClient(base_url=url, timeout=120, trust_env=False) as client:
-
-        async def worker() -> None:
-            while queue:
-                r = await client.post("/v1/compress", json=queue.pop())
-                r.raise_for_status()
-
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+def closed_loop(url: str, bodies: list[dict]) -> None:
+    # From the end of the list, as the rounds measured in docs/benchmarks.md sent them.
+    closedloop.run(url, [("/v1/compress", b) for b in reversed(bodies)], CLIENTS, raise_for_status=True)
 
 
 def serve(release: bool, model: str, bodies: list[dict], repeats: int) -> list[dict]:
@@ -53,10 +44,10 @@ def serve(release: bool, model: str, bodies: list[dict], repeats: int) -> list[d
         )
         try:
             srv.wait()
-            asyncio.run(closed_loop(srv.url, bodies[:40]))
+            closed_loop(srv.url, bodies[:40])
             for _ in range(repeats):
                 t = time.perf_counter()
-                asyncio.run(closed_loop(srv.url, bodies))
+                closed_loop(srv.url, bodies)
                 seconds = time.perf_counter() - t
                 busy = srv.rss_bytes()
                 time.sleep(1.0)
@@ -90,10 +81,12 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(table: list[dict], requests: int, command: str) -> str:
+def markdown(table: list[dict], requests: int, command: str, box: dict) -> str:
     off, on = table
     lines = [
         f"`{command}`",
+        "",
+        reports.describe(box) + ".",
         "",
         f"| TERSE_RELEASE_MEMORY | rounds | median s / {requests} requests | RSS busy (MB) | RSS after 1 s idle (MB) |",
         "|---|---|---|---|---|",
@@ -119,16 +112,15 @@ def main() -> None:
     mix = Mix(Builder(), SOAK_MIX, per_entry=32)
     rng = random.Random(3)
     bodies = [mix.pick(rng).body for _ in range(a.requests)]
+    box = reports.machine()
     rows = []
     for _ in range(a.rounds):
         for release in (False, True):
             rows += serve(release, a.model, bodies, a.repeats)
     table = summary(rows)
     command = f"python -m bench.memory --requests {a.requests} --repeats {a.repeats} --rounds {a.rounds}"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"memory-{a.tag}.json").write_text(json.dumps({"rows": rows, "summary": table}, indent=1))
-    md = markdown(table, a.requests, command)
-    (RESULTS / f"memory-{a.tag}.md").write_text(md)
+    md = markdown(table, a.requests, command, box)
+    reports.write(RESULTS, f"memory-{a.tag}", {"machine": box, "rows": rows, "summary": table}, md, indent=1)
     print(md)
 
 

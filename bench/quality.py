@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import baselines, metrics, nq20
+from loadtests.reports import append_jsonl, done_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -41,40 +42,7 @@ REF_PYTHON = ROOT / ".venv-ref" / "bin" / "python"
 REF_RUNNER = ROOT / "bench" / "reference_runner.py"
 
 
-# ---------------------------------------------------------------- jsonl helpers (shared with report)
-def read_jsonl(path: Path) -> list[dict]:
-    out = []
-    if not path.exists():
-        return out
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write
-    return out
-
-
-def done_ids(path: Path) -> set[str]:
-    return {r["id"] for r in read_jsonl(path) if "id" in r and "error" not in r}
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
+# ---------------------------------------------------------------- results files
 def results_path(results_dir: Path, split: str, system: str) -> Path:
     return results_dir / f"{split}-{system}.jsonl"
 

@@ -29,6 +29,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from loadtests import reports
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 QUANTIZATIONS = ("fp32", "bf16", "nf4")
@@ -219,9 +221,9 @@ def markdown(result: dict) -> str:
         "",
         f"{cfg['n']} prompt(s) of {cfg['n_docs']} documents (split {cfg['split']}), "
         f"methods {', '.join(cfg['methods'])}, "
-        f"rate {cfg['rate']:g}, {cfg['repeats']} repeat(s); {result['machine']['cpus']} CPUs, load average "
-        f"{result['machine']['loadavg_start']} at start. Each quantisation in its own process; latency = median "
-        "over prompts of the per-prompt median; peak RSS = getrusage maxrss of that process. Agreement is "
+        f"rate {cfg['rate']:g}, {cfg['repeats']} repeat(s); {reports.describe(result['machine'])}. "
+        "Each quantisation in its own process; latency = median over prompts of the per-prompt median; "
+        "peak RSS = getrusage maxrss of that process. Agreement is "
         "against fp32: Jaccard of the kept word / token multisets, identical compressed prompts, same documents "
         "kept.",
         "",
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     jobs_path = args.results_dir / f"quantization-{tag}.jobs.partial"
     jobs_path.write_text("".join(json.dumps(j) + "\n" for j in jobs), encoding="utf-8")
-    machine = {"cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2)}
+    machine = reports.machine()
     raw: dict[str, dict] = {}
     order = sorted(args.quantizations, key=QUANTIZATIONS.index)  # fp32 first: the others compare to it
     for q in order:
@@ -337,9 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         rows[q]["summary"] = summarise(rec)
         rows[q]["vs_fp32"] = compare(base, rec) if base is not None and q != "fp32" else None
     result = {"benchmark": "quantization", "config": config, "machine": machine, "quantizations": rows}
-    (args.results_dir / f"quantization-{tag}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     text = markdown(result)
-    (args.results_dir / f"quantization-{tag}.md").write_text(text, encoding="utf-8")
+    reports.write(args.results_dir, f"quantization-{tag}", result, text)
     jobs_path.unlink(missing_ok=True)
     print(text)
     return 0 if all("error" not in r for r in rows.values()) else 1

@@ -1,5 +1,6 @@
 """Run the reference implementation (llmlingua 0.2.2) on a JSONL of jobs. Runs INSIDE .venv-ref
-(bench/setup_reference.sh) and imports nothing of terse: it is the other side of a side-by-side.
+(bench/setup_reference.sh) and imports nothing of terse (only the harness's standard-library results
+writer, loadtests/reports.py): it is the other side of a side-by-side.
 
     .venv-ref/bin/python bench/reference_runner.py --model DIR --jobs jobs.jsonl --out results.jsonl
 
@@ -39,6 +40,9 @@ from pathlib import Path
 # Run as a script, the folder of this file is sys.path[0]; drop it so bench's modules never shadow anything.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+# The harness's results files (standard library only); last, so the reference's own packages win.
+sys.path.append(str(_HERE.parent))
+from loadtests import reports  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -152,39 +156,6 @@ class ForwardCounter:
 
 
 # ---------------------------------------------------------------- jobs
-def read_jsonl(path: Path) -> list[dict]:
-    out = []
-    if not path.exists():
-        return out
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write
-    return out
-
-
-def done_ids(path: Path) -> set[str]:
-    return {r["id"] for r in read_jsonl(path) if "id" in r and "error" not in r}
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":  # a previous crash left a partial line: end it
-                f.write(b"\n")
-        f.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
 class Reference:
     def __init__(self, model_dir: Path, compat_root: Path, dtype: str, threads: int | None):
         import torch
@@ -286,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-warmup", action="store_true")
     args = ap.parse_args(argv)
 
-    jobs = read_jsonl(args.jobs)
-    done = done_ids(args.out)
+    jobs = reports.read_jsonl(args.jobs)
+    done = reports.done_ids(args.out)
     pending = [j for j in jobs if j["id"] not in done]
     if args.limit is not None:
         pending = pending[: args.limit]
@@ -310,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # recorded, and retried on the next run
             rec = {"id": job["id"], "error": f"{type(exc).__name__}: {exc}", "meta": job.get("meta")}
         rec["runner"] = {"dtype": ref.dtype, "threads": ref.torch_threads, **ref.versions}
-        append_jsonl(args.out, rec)
+        reports.append_jsonl(args.out, rec)
         if "error" in rec:
             print(f"reference [{k}/{len(pending)}] {job['id']}: ERROR {rec['error']}", flush=True)
         else:

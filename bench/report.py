@@ -20,7 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import metrics, nq20
-from bench.quality import RESULTS, ROOT, read_jsonl
+from bench.quality import RESULTS, ROOT
+from loadtests.reports import read_jsonl
 
 DEFAULT_PLOT = ROOT / "docs" / "img" / "retention_by_position.png"
 ORDER = ("terse-longllmlingua", "terse-llmlingua", "reference", "reference-llmlingua", "bm25", "random")

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +38,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import metrics, nq20
-from bench.quality import REF_PYTHON, RESULTS, ROOT, read_jsonl, run_reference, run_terse
+from bench.quality import REF_PYTHON, RESULTS, ROOT, run_reference, run_terse
+from loadtests import reports
+from loadtests.reports import read_jsonl
 
 SIZES = {"1k": 7, "3k": 20, "8k": 55}  # label -> documents per prompt
 QUICK_SIZE = {"0.4k": 3}  # --quick only
@@ -278,7 +278,7 @@ def markdown(result: dict) -> str:
         f"# Speed: terse vs llmlingua 0.2.2 (synthetic NQ-20, split {cfg['split']})",
         "",
         f"Same model (embedded SmolLM2-135M, {cfg['quantization']} for both), same prompts, same machine "
-        f"({result['machine']['cpus']} CPUs, load average {result['machine']['loadavg_start']} at start), "
+        f"({reports.describe(result['machine'])}), "
         f"run one after the other. {cfg['n']} question(s) x {cfg['repeats']} repeat(s) per cell; latency = "
         "median over repeats per prompt, then over prompts. terse over HTTP = the client's wall time of "
         "POST /v1/compress; terse server = its `timings_ms.total` (in process, like the reference's figure); "
@@ -326,21 +326,9 @@ def write_report(jobs, p, args, machine, terse_info, log) -> dict:
         "terse_info": terse_info,
         **aggregate(jobs, p),
     }
-    p["json"].write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    text = markdown(result)
-    p["md"].write_text(text, encoding="utf-8")
+    reports.write(p["json"].parent, p["json"].stem, result, markdown(result))
     log(f"-> {p['json'].relative_to(ROOT)}, {p['md'].relative_to(ROOT)}")
     return result
-
-
-def machine_info() -> dict:
-    return {
-        "cpus": os.cpu_count(),
-        "loadavg_start": round(os.getloadavg()[0], 2),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = build_jobs(args, count)
     p = paths(args.results_dir, args.tag)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    machine = machine_info()
+    machine = reports.machine()
     log(
         f"speed [{args.tag}]: {len(jobs)} jobs per system ({len(args.sizes)} sizes x {args.n} questions x "
         f"{len(args.methods)} methods x {len(args.rates)} rates x {args.repeats} repeats); "

@@ -22,9 +22,6 @@ batching; on a GPU it is the point (bench/gpu.py measures it there).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
 import statistics
 import sys
 import time
@@ -33,6 +30,8 @@ from pathlib import Path
 from bench import metrics, nq20
 from bench.quality import RESULTS, ROOT
 from bench.speed import build_prompt, service_info, thread_env
+from loadtests import closedloop, reports
+from loadtests.loadgen import percentile
 from loadtests.server import Service, metric_samples
 
 MODES = ("off", "on")
@@ -74,57 +73,31 @@ def scrape(url: str) -> dict[str, float]:
     }
 
 
-async def run_cell(url: str, prompts: list[dict], concurrency: int, method: str, rate: float) -> dict:
-    import httpx
-
-    queue: asyncio.Queue = asyncio.Queue()
-    for i, p in enumerate(prompts):
-        queue.put_nowait((i, p))
-    answers: dict[int, dict] = {}
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        while True:
-            try:
-                i, p = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            t0 = time.perf_counter()
-            try:
-                resp = await client.post("/v1/compress", json=body(p, method, rate))
-                code = str(resp.status_code)
-            except httpx.HTTPError as exc:
-                resp, code = None, type(exc).__name__
-            latencies_s = time.perf_counter() - t0
-            statuses[code] = statuses.get(code, 0) + 1
-            if resp is not None and resp.status_code == 200:
-                data = resp.json()
-                latencies.append(latencies_s)
-                answers[i] = {
-                    "compressed_prompt": data["compressed_prompt"],
-                    "original_tokens": data["original_tokens"],
-                    "scored_tokens": data.get("scored_tokens"),
-                }
-
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
-    async with httpx.AsyncClient(base_url=url, timeout=3600, limits=limits) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - t0
+def run_cell(url: str, prompts: list[dict], concurrency: int, method: str, rate: float) -> dict:
+    requests = [("/v1/compress", body(p, method, rate)) for p in prompts]
+    replies, wall = closedloop.run(url, requests, concurrency, timeout=3600, keep_json=True)
+    answers = {
+        r.index: {
+            "compressed_prompt": r.json["compressed_prompt"],
+            "original_tokens": r.json["original_tokens"],
+            "scored_tokens": r.json.get("scored_tokens"),
+        }
+        for r in replies
+        if r.json is not None
+    }
     ok = len(answers)
     tokens = sum(a["original_tokens"] for a in answers.values())
-    lat = sorted(latencies)
+    lat = [r.latency_s for r in replies if r.json is not None]
     return {
         "concurrency": concurrency,
         "requests": len(prompts),
         "ok": ok,
-        "statuses": statuses,
+        "statuses": closedloop.statuses(replies),
         "wall_s": round(wall, 3),
         "requests_per_s": ok / wall if wall else None,
         "tokens_per_s": tokens / wall if wall else None,
-        "latency_p50_s": statistics.median(lat) if lat else None,
-        "latency_p95_s": lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None,
+        "latency_p50_s": percentile(lat, 50),
+        "latency_p95_s": percentile(lat, 95),
         "scored_tokens": sum(a["scored_tokens"] or 0 for a in answers.values()),
         "outputs": {str(i): a["compressed_prompt"] for i, a in sorted(answers.items())},
     }
@@ -152,8 +125,8 @@ def markdown(result: dict) -> str:
         "",
         f"{cfg['requests']} distinct prompts of {cfg['docs']} documents (median "
         f"{result.get('prompt_tokens_median')} tokens), {cfg['method']} at rate {cfg['rate']:g}, "
-        f"{cfg['quantization']} on CPU, closed loop with c clients; {result['machine']['cpus']} CPUs, load "
-        f"average {result['machine']['loadavg_start']} at start. tokens/s = input tokens compressed per second. "
+        f"{cfg['quantization']} on CPU, closed loop with c clients; {reports.describe(result['machine'])}. "
+        "tokens/s = input tokens compressed per second. p95 = linear interpolation between closest ranks. "
         "jobs/call = requests' jobs per model call (terse_batch_size); merged = share of model calls with more "
         "than one; identical = compressed prompts equal to batching off at c=1.",
         "",
@@ -229,33 +202,26 @@ def main(argv: list[str] | None = None) -> int:
     }
     count = metrics.TokenCounter(metrics.load_scorer_tokenizer())
     prompts = build_prompts(args.split, args.requests, args.docs, args.seed, count)
-    out_json = args.results_dir / f"throughput-{tag}.json"
-    out_md = args.results_dir / f"throughput-{tag}.md"
-    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"throughput-{tag}"
     result = {
         "benchmark": "throughput",
         "config": config,
-        "machine": {"cpus": os.cpu_count(), "loadavg_start": round(os.getloadavg()[0], 2)},
+        "machine": reports.machine(),
         "prompt_tokens_median": statistics.median(p["original_tokens"] for p in prompts),
         "services": {},
         "cells": {},
     }
-    if out_json.exists() and not args.fresh:
-        try:
-            old = json.loads(out_json.read_text())
-        except ValueError:
-            old = {}
-        if old.get("config") == config:
-            result["cells"], result["services"] = old.get("cells", {}), old.get("services", {})
-            log(f"resuming: {len(result['cells'])} cell(s) already in {out_json.relative_to(ROOT)}")
+    old = None if args.fresh else reports.load_matching(args.results_dir / f"{stem}.json", config)
+    if old:
+        result["cells"], result["services"] = old.get("cells", {}), old.get("services", {})
+        log(f"resuming: {len(result['cells'])} cell(s) already in {stem}.json")
 
     def save() -> None:
         base = result["cells"].get("off-c1", {}).get("outputs") or result["cells"].get("on-c1", {}).get("outputs")
         for cell in result["cells"].values():
             if base is not None:
                 cell.update(agreement(cell["outputs"], base))
-        out_json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        out_md.write_text(markdown(result), encoding="utf-8")
+        reports.write(args.results_dir, stem, result, markdown(result))
 
     settings = {
         "quantization": args.quantization,
@@ -284,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             httpx.post(svc.url + "/v1/compress", json=body(prompts[0], args.method, 0.5), timeout=3600)
             for c in todo:
                 before = scrape(svc.url)
-                cell = asyncio.run(run_cell(svc.url, prompts, c, args.method, args.rate))
+                cell = run_cell(svc.url, prompts, c, args.method, args.rate)
                 after = scrape(svc.url)
                 calls = after["count"] - before["count"]
                 cell["model_calls"] = calls

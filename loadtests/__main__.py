@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import httpx
 
+from . import reports
 from .capacity import Criteria, find_capacity, service_time
 from .loadgen import LoadConfig, check_target, phase_record, run, write_report
 from .payloads import DEFAULT_MIX, Builder, Mix
@@ -46,23 +46,6 @@ CAPACITY_MIX = "rag5@2k,rag20@2k"
 
 def log(msg: str) -> None:
     print(f"[loadtest {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     stem = f"loadtest-{stamp}"
     args.out.mkdir(parents=True, exist_ok=True)
-    meta: dict = {"started": stamp, "machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    meta: dict = {"started": stamp, "machine": reports.machine(), "args": {k: str(v) for k, v in vars(args).items()}}
     svc = None
     with tempfile.TemporaryDirectory(prefix="terse-loadtest-") as tmp:
         try:
@@ -213,7 +196,7 @@ def _run(args: argparse.Namespace, url: str, stem: str, meta: dict) -> int:
         phases.append(phase_record("mix at 0.5x (token-scaled)", cfg, shots, wall, mix=mix.describe()))
     info, box = meta["service"], meta["machine"]
     notes = [
-        f"machine: {box['cpus']} CPUs ({box['cpu']}), load average at start {box['load_average_at_start']}",
+        f"machine: {reports.describe(box)}",
         f"service: {info.get('model')} {info.get('quantization')} on {info.get('device')}, "
         f"max_concurrent_requests={info.get('limits', {}).get('max_concurrent_requests')}",
         f"payloads (capacity phases): {json.dumps(meta['capacity_payloads'])}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from . import reports
 from .payloads import DEFAULT_MIX, Builder, Mix, Payload
 
 ALLOWED_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -300,11 +300,7 @@ def phase_record(name: str, cfg: LoadConfig, shots: Sequence[Shot], wall: float,
 
 
 def write_report(phases: Sequence[dict], out: Path, stem: str, meta: dict | None = None, **md) -> tuple[Path, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    js, mdp = out / f"{stem}.json", out / f"{stem}.md"
-    js.write_text(json.dumps({"meta": meta or {}, "phases": list(phases)}, indent=1) + "\n")
-    mdp.write_text(markdown(phases, **md))
-    return js, mdp
+    return reports.write(out, stem, {"meta": meta or {}, "phases": list(phases)}, markdown(phases, **md), indent=1)
 
 
 def main(argv: list[str] | None = None) -> int:

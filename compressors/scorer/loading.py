@@ -40,7 +40,8 @@ def resolve_quantization(quantization: str, device: str) -> str:
     return quantization
 
 
-def _load_kwargs(quantization: str, device: str) -> dict:
+def load_kwargs(quantization: str, device: str) -> dict:
+    """from_pretrained's arguments for a quantisation on a device (bench/gpu.py quantises through them too)."""
     if quantization in ("nf4", "int8"):
         from transformers import BitsAndBytesConfig
 
@@ -82,7 +83,7 @@ def load_model(
     elif cache_dir is not None and not os.environ.get("HF_HOME"):
         common["cache_dir"] = str(cache_dir / "hub")
     tokenizer = AutoTokenizer.from_pretrained(source, **common)
-    kwargs = _load_kwargs(quantization, device)
+    kwargs = load_kwargs(quantization, device)
     lm = AutoModelForCausalLM.from_pretrained(source, **common, **kwargs)
     if "device_map" not in kwargs:
         lm.to(device)

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bench import quality, report
+from loadtests import reports
 
 
 class FakeTerse(BaseHTTPRequestHandler):
@@ -106,7 +107,7 @@ def test_run_terse_records_and_resumes(tmp_path, fake_url):
     assert sent["method"] == "longllmlingua" and sent["reorder"] == "sort" and len(sent["context"]) == 20
     quality.run_terse(jobs, out, "longllmlingua", fake_url, {}, 10, lambda m: None)
     assert len(FakeTerse.requests) == 4  # only the two missing jobs
-    recs = quality.read_jsonl(out)
+    recs = reports.read_jsonl(out)
     assert [r["id"] for r in recs] == [j["id"] for j in jobs]
     assert recs[0]["forward_tokens"] == 180 and recs[0]["kept_context_ids"] == [0, 19]
 
@@ -125,12 +126,3 @@ def test_run_terse_service_down(tmp_path):
     with pytest.raises(quality.ServiceDown):
         quality.run_terse(_jobs()[:1], tmp_path / "x.jsonl", "llmlingua", "http://127.0.0.1:9", {}, 2, print)
     assert not (tmp_path / "x.jsonl").exists()
-
-
-def test_append_jsonl_survives_a_cut_line(tmp_path):
-    path = tmp_path / "r.jsonl"
-    path.write_text('{"id": "a"}\n{"id": "b", "trunc')
-    quality.append_jsonl(path, {"id": "c"})
-    assert [r["id"] for r in quality.read_jsonl(path)] == ["a", "c"]
-    path.write_text('{"id": "a"}\n{"id": "b", "error": "boom"}\n')
-    assert quality.done_ids(path) == {"a"}  # errors are retried

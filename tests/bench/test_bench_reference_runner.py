@@ -81,6 +81,6 @@ def test_scorer_encoding_and_resume_helpers(runner, tmp_path):
     enc = runner.ScorerEncoding(Tok())
     assert enc.decode(enc.encode("héllo")) == "héllo" and len(enc.encode("abc")) == 3
     out = tmp_path / "o.jsonl"
-    runner.append_jsonl(out, {"id": "a"})
-    runner.append_jsonl(out, {"id": "b", "error": "x"})
-    assert runner.done_ids(out) == {"a"}
+    runner.reports.append_jsonl(out, {"id": "a"})
+    runner.reports.append_jsonl(out, {"id": "b", "error": "x"})
+    assert runner.reports.done_ids(out) == {"a"}

@@ -1,5 +1,5 @@
 """The speed / quantisation / GPU benchmark scripts' own logic, without a model: the side-by-side aggregation,
-the agreement measures, and bench/gpu.py's stand-ins (synthetic tokenizer and text, BM25 shim)."""
+the agreement measures, and bench/gpu.py's stand-ins (synthetic tokenizer and text) and its reuse of terse's nf4."""
 
 import json
 
@@ -62,11 +62,12 @@ def test_aggregate_medians_and_paired_ratio(tmp_path):
     text = speed.markdown(
         {
             "config": {"split": "test", "quantization": "bf16", "n": 2, "repeats": 3},
-            "machine": {"cpus": 2, "loadavg_start": 0.1},
+            "machine": {"cpus": 2, "cpu": "Xeon", "avx512_bf16": True, "loadavg_start": 0.1},
             **out,
         }
     )
     assert "| longllmlingua | 0.25 | 1k | 1000 | 2.50 |" in text
+    assert "(2 CPUs (Xeon, avx512_bf16), load average 0.1 at start)" in text
 
 
 def test_quantization_agreement():
@@ -101,23 +102,10 @@ def test_synthetic_prompt_reaches_its_size_and_is_distinct():
     assert a == gpu.synthetic_prompt("m:a", 3000, tok)
 
 
-def test_bm25_stand_in_matches_rank_bm25():
-    rank_bm25 = pytest.importorskip("rank_bm25")
-    corpus = [d.split() for d in ("the cat sat", "a dog sat on the mat", "cats and dogs", "the the the")]
-    query = "the cat dog".split()
-    want = rank_bm25.BM25Okapi(corpus).get_scores(query)
-    got = gpu._BM25Okapi(corpus).get_scores(query)
-    assert list(got) == pytest.approx(list(want))
-
-
-def test_missing_pure_python_deps_get_stand_ins(monkeypatch):
-    import sys
-
-    monkeypatch.setattr(gpu, "SHIMS", [])
-    monkeypatch.setitem(sys.modules, "rank_bm25", None)  # None in sys.modules: the import raises ImportError
-    monkeypatch.setitem(sys.modules, "pysbd", None)
-    gpu.ensure_pure_python_deps()
-    assert sys.modules["rank_bm25"].BM25Okapi is gpu._BM25Okapi
-    assert len(gpu.SHIMS) == 2
-    with pytest.raises(RuntimeError, match="pysbd"):
-        sys.modules["pysbd"].Segmenter(language="en")
+def test_gpu_nf4_is_terses_own_nf4():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("bitsandbytes")
+    cfg = gpu.nf4_config("cuda")
+    assert cfg.bnb_4bit_quant_type == "nf4"
+    assert cfg.bnb_4bit_use_double_quant is True
+    assert cfg.bnb_4bit_compute_dtype == torch.bfloat16
