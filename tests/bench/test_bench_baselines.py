@@ -1,7 +1,7 @@
 import pytest
-from bench_fakes import WhitespaceTokenizer
 
 from bench import baselines
+from tests.bench.bench_fakes import WhitespaceTokenizer
 
 DOCS = [
     "Document [1](Title: Apples) apples grow on trees in orchards across the world",

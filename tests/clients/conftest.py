@@ -1,6 +1,6 @@
 """Fixtures of the client tests: canned service responses for httpx.MockTransport, and a real terse
 server (``python -m app``) on 127.0.0.1 running a tiny random-weight Llama with the embedded model's
-tokenizer, so end-to-end tests exercise the real HTTP stack in seconds."""
+tokenizer (the root conftest's `terse_server`), so end-to-end tests exercise the real HTTP stack in seconds."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from loadtests.server import free_port
-from tests.servers import KeyedService, save_tiny_llama, tiny_server
-
-SERVER_API_KEY = "clients-test-key"
 
 
 # -- canned responses -------------------------------------------------------------------------------
@@ -117,15 +113,3 @@ def _no_terse_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The caller's TERSE_URL / TERSE_API_KEY must not leak into the tests."""
     monkeypatch.delenv("TERSE_URL", raising=False)
     monkeypatch.delenv("TERSE_API_KEY", raising=False)
-
-
-# -- a real server ----------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-@pytest.fixture(scope="session")
-def terse_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyedService]:
-    with tiny_server(tiny_model_dir, tmp_path_factory.mktemp("terse-server"), SERVER_API_KEY) as srv:
-        yield srv

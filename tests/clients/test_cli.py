@@ -44,8 +44,8 @@ def test_compress_stdin_as_text_and_a_file_as_json(terse_server, tmp_path):
     assert denied.returncode == 1 and "401" in denied.stderr
 
 
-def test_serve_warns_about_unknown_variables_and_open_auth(tiny_model_dir, tmp_path):
-    settings = {"model": tiny_model_dir, "quantization": "fp32", "device": "cpu", "cache_dir": tmp_path / "c"}
+def test_serve_warns_about_unknown_variables_and_open_auth(tiny_server_model, tmp_path):
+    settings = {"model": tiny_server_model, "quantization": "fp32", "device": "cpu", "cache_dir": tmp_path / "c"}
     srv = Service(tmp_path, settings, env={"TERSE_QUANTISATION": "nf4", "TERSE_MAX_BATCH_TOKEN": "512"})
     try:
         srv.wait()

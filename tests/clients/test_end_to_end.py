@@ -88,10 +88,15 @@ def test_typed_client_round_trips(terse_server):
         texts = [d.text for d in documents()]
         out = client.compress(texts, question=QUESTION, rate=0.5)
         assert isinstance(out, CompressResponse)
+        assert out.model == info.model and out.compressed_prompt.endswith(QUESTION)
         assert sorted(c.index for c in out.contexts) == list(range(len(texts)))
         assert out.compressed_tokens < out.original_tokens
-        recovered = client.recover(" ".join(texts), out.compressed_prompt, out.contexts[0].text[:40])
-        assert isinstance(recovered.recovered, str)
+        # An answer that copies five kept words gets back the original stretch that holds them.
+        original = " ".join(texts)
+        words = next(c.text for c in out.contexts if c.kept).split()[:5]
+        recovered = client.recover(original, out.compressed_prompt, " ".join(words)).recovered
+        assert recovered in original
+        assert recovered.split()[0] == words[0] and recovered.split()[-1] == words[-1]
 
 
 def test_wrong_api_key_is_a_clear_error(terse_server):

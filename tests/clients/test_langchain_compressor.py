@@ -17,7 +17,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_terse import TerseDocumentCompressor
 from terse_client import TerseTimeoutError
-from test_end_to_end import FILLER, QUESTION, TOPICS
+
+from tests.clients.test_end_to_end import FILLER, QUESTION, TOPICS
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,8 @@ def test_compress_sends_only_given_options_and_parses(recorder, fakes):
     with make_client(rec, api_key="k1") as client:
         out = client.compress(["a", "b"], question="q?", rate=0.4, force_context_ids=(1,))
     assert isinstance(out, CompressResponse)
-    assert [c.index for c in out.contexts] == [0, 1]
+    assert out.compressed_prompt == "doc 0\n\ndoc 1" and out.model == "test-model" and out.ratio == 2.0
+    assert [(c.index, c.rank, c.text) for c in out.contexts] == [(0, 0, "doc 0"), (1, 1, "doc 1")]
     (req,) = rec.requests
     assert req.method == "POST" and str(req.url) == "http://terse.test/v1/compress"
     assert req.headers["authorization"] == "Bearer k1"

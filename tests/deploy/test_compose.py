@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import yaml
-from deploytools import COMPOSE, REPO, run, settings_env_names, tool
+
+from tests.deploy.deploytools import COMPOSE, REPO, run, settings_env_names, tool
 
 
 def compose() -> dict:

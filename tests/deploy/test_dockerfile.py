@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploytools import DOCKERFILE, REPO, dockerfile_instructions, run, tool
+
+from tests.deploy.deploytools import DOCKERFILE, REPO, dockerfile_instructions, run, tool
 
 
 def instructions() -> list[tuple[str, str, str]]:

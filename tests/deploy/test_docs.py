@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import yaml
-from deploytools import COMPOSE, DOCKERFILE, K8S, REPO, one, render, settings_env_names
+
+from tests.deploy.deploytools import COMPOSE, DOCKERFILE, K8S, REPO, one, render, settings_env_names
 
 DOC = REPO / "docs" / "deploy.md"
 

@@ -9,7 +9,9 @@ import re
 import httpx
 import pytest
 import yaml
-from deploytools import (
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy.deploytools import (
     COMPOSE,
     DASHBOARD,
     K8S,
@@ -21,7 +23,6 @@ from deploytools import (
     render,
     rule_queries,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"
 # What the dashboard must show (issue 6): request rate and latency by route, queue wait, stage time,

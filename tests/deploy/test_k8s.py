@@ -12,7 +12,8 @@ import re
 
 import kubernetes_validate
 import pytest
-from deploytools import CRD_VALIDATOR, K8S, OVERLAYS, by_kind, one, render, run, settings_env_names, tool
+
+from tests.deploy.deploytools import CRD_VALIDATOR, K8S, OVERLAYS, by_kind, one, render, run, settings_env_names, tool
 
 # The oldest Kubernetes these manifests support and the newest kubernetes-validate ships schemas for.
 K8S_VERSIONS = ("1.30.0", "1.37.0")

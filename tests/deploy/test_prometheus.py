@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from deploytools import DASHBOARD, PROM_CONFIG, as_promql, dashboard_queries, load_json, run, tool
+
+from tests.deploy.deploytools import DASHBOARD, PROM_CONFIG, as_promql, dashboard_queries, load_json, run, tool
 
 
 def test_promtool_checks_the_config_and_its_rules() -> None:
