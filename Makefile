@@ -16,7 +16,8 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) -m app --host $(TERSE_HOST) --port $(TERSE_PORT)
 
-test: setup test-tools
+# scripts/test.sh installs the test tools first (scripts/setup-test-tools.sh: skips what is present).
+test: setup
 	bash scripts/test.sh
 
 # What tests/deploy runs besides Python packages: promtool, node, the CRD schemas (idempotent).

