@@ -136,8 +136,8 @@ def _run(args: argparse.Namespace, url: str, stem: str, meta: dict) -> int:
     meta["p99_bound_s"] = bound
     log(f"baseline {base['median_s']:.3f}s alone; p99 bound {bound:.3f}s")
 
-    def trial(rate: float) -> dict:
-        duration = max(args.search_s, args.search_min_requests / rate)
+    def phase(name: str, rate: float, duration: float, seed: int, mix: Mix, **extra) -> dict:
+        """One open-loop phase at `rate` for `duration` s (at most twice the expected arrivals), recorded."""
         cfg = LoadConfig(
             url=url,
             rate=rate,
@@ -145,12 +145,15 @@ def _run(args: argparse.Namespace, url: str, stem: str, meta: dict) -> int:
             max_requests=math.ceil(rate * duration * 2) + 10,
             arrival=args.arrival,
             timeout_s=args.timeout,
-            seed=len(phases),
+            seed=seed,
         )
-        shots, wall = run(cfg, capacity_mix.pick)
-        rec = phase_record(f"search {rate:.3g}/s", cfg, shots, wall)
-        phases.append(rec)
-        return rec["summary"]
+        shots, wall = run(cfg, mix.pick)
+        phases.append(phase_record(name, cfg, shots, wall, **extra))
+        return phases[-1]
+
+    def trial(rate: float) -> dict:
+        duration = max(args.search_s, args.search_min_requests / rate)
+        return phase(f"search {rate:.3g}/s", rate, duration, len(phases), capacity_mix)["summary"]
 
     capacity, trials = find_capacity(trial, criteria, 0.5 / base["median_s"], max_trials=args.search_trials, log=log)
     for rec, t in zip(phases, trials, strict=True):
@@ -164,36 +167,14 @@ def _run(args: argparse.Namespace, url: str, stem: str, meta: dict) -> int:
     mix_s = 0 if args.skip_mix else (args.mix_s or phase_s / 2)
     log(f"capacity {capacity:.4g} req/s; 3 phases of {phase_s:.0f}s + mix {mix_s:.0f}s")
     for factor in (0.5, 1.0, 2.0):
-        rate = capacity * factor
-        cfg = LoadConfig(
-            url=url,
-            rate=rate,
-            duration_s=phase_s,
-            max_requests=math.ceil(rate * phase_s * 2) + 10,
-            arrival=args.arrival,
-            timeout_s=args.timeout,
-            seed=100 + len(phases),
-        )
-        shots, wall = run(cfg, capacity_mix.pick)
-        phases.append(phase_record(f"{factor:g}x capacity", cfg, shots, wall))
-        s = phases[-1]["summary"]
+        s = phase(f"{factor:g}x capacity", capacity * factor, phase_s, 100 + len(phases), capacity_mix)["summary"]
         log(f"{factor:g}x: {s['statuses']} p99 {s['latency_s']['p99']}s ok {s['ok_rps']} req/s")
         save([])
     if mix_s:
         log("building the mix")
         mix = Mix(builder, args.mix, per_entry=args.per_entry)
         rate = 0.5 * capacity * capacity_mix.mean_tokens() / mix.mean_tokens()
-        cfg = LoadConfig(
-            url=url,
-            rate=rate,
-            duration_s=mix_s,
-            max_requests=math.ceil(rate * mix_s * 2) + 10,
-            arrival=args.arrival,
-            timeout_s=args.timeout,
-            seed=200,
-        )
-        shots, wall = run(cfg, mix.pick)
-        phases.append(phase_record("mix at 0.5x (token-scaled)", cfg, shots, wall, mix=mix.describe()))
+        phase("mix at 0.5x (token-scaled)", rate, mix_s, 200, mix, mix=mix.describe())
     info, box = meta["service"], meta["machine"]
     notes = [
         f"machine: {reports.describe(box)}",

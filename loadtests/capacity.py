@@ -8,12 +8,10 @@ lowest failing rate until they are within `precision` of each other or the trial
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
-
+from . import closedloop
 from .payloads import Payload
 
 
@@ -50,14 +48,9 @@ class Trial:
 def service_time(url: str, payloads: Sequence[Payload], *, api_key: str | None = None, timeout: float = 600) -> dict:
     """Latency of requests sent one at a time (after one warm-up request): the unloaded baseline."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    times = []
-    with httpx.Client(base_url=url, timeout=timeout, trust_env=False, headers=headers) as c:
-        for i, p in enumerate([payloads[0], *payloads]):
-            t0 = time.perf_counter()
-            r = c.post("/v1/compress", json=p.body)
-            r.raise_for_status()
-            if i:
-                times.append(time.perf_counter() - t0)
+    requests = [("/v1/compress", p.body) for p in [payloads[0], *payloads]]
+    replies, _ = closedloop.run(url, requests, 1, timeout=timeout, headers=headers, raise_for_status=True)
+    times = [r.latency_s for r in replies[1:]]
     return {"n": len(times), "median_s": statistics.median(times), "max_s": max(times), "min_s": min(times)}
 
 

@@ -26,10 +26,12 @@ class Reply:
     json: dict | None = None  # the body of a 200, when asked for
 
 
-def client(url: str, concurrency: int, timeout: float) -> httpx.AsyncClient:
+def client(url: str, concurrency: int, timeout: float, headers: dict | None = None) -> httpx.AsyncClient:
     """An async client for `concurrency` workers on a loopback URL (proxy variables ignored)."""
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
-    return httpx.AsyncClient(base_url=check_target(url), timeout=timeout, limits=limits, trust_env=False)
+    return httpx.AsyncClient(
+        base_url=check_target(url), timeout=timeout, limits=limits, headers=headers, trust_env=False
+    )
 
 
 async def drive(
@@ -68,12 +70,18 @@ async def drive(
 
 
 def run(
-    url: str, requests: Sequence[tuple[str, dict]], concurrency: int, *, timeout: float = 120.0, **kw
+    url: str,
+    requests: Sequence[tuple[str, dict]],
+    concurrency: int,
+    *,
+    timeout: float = 120.0,
+    headers: dict | None = None,
+    **kw,
 ) -> tuple[list[Reply], float]:
     """One closed-loop run on a fresh client: the replies and the wall time (s) of the whole run."""
 
     async def main() -> tuple[list[Reply], float]:
-        async with client(url, concurrency, timeout) as http:
+        async with client(url, concurrency, timeout, headers) as http:
             t0 = time.perf_counter()
             replies = await drive(http, requests, concurrency, **kw)
             return replies, time.perf_counter() - t0
