@@ -1,28 +1,19 @@
 """The driver's terse path against a tiny fake service, resumability, and the report on its output."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from bench import quality, report
 from loadtests import reports
+from tests.local_http import JSONHandler, serve
 
 
-class FakeTerse(BaseHTTPRequestHandler):
+class FakeTerse(JSONHandler):
     requests: list[dict] = []
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def answer(self, path, body):
         FakeTerse.requests.append(body)
-        if self.path != "/v1/compress":
-            self.send_response(404)
-            self.end_headers()
-            return
+        if path != "/v1/compress":
+            return 404, {}
         docs = body["context"]
         keep = [0, len(docs) - 1]  # keeps the first and the last document
         contexts = [
@@ -49,22 +40,13 @@ class FakeTerse(BaseHTTPRequestHandler):
             "model": "fake",
             "timings_ms": {"total": 1.0},
         }
-        raw = json.dumps(data).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        return 200, data
 
 
 @pytest.fixture
 def fake_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTerse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(FakeTerse) as url:
+        yield url
 
 
 def _jobs(n_docs=20):

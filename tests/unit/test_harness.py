@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from loadtests import closedloop, reports
+from tests.local_http import JSONHandler, serve
 
 
 # -- results files -------------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def test_machine_names_this_cpu():
 
 
 # -- the closed-loop driver ----------------------------------------------------------------------------
-class Echo(BaseHTTPRequestHandler):
+class Echo(JSONHandler):
     """POST -> {"n": body["n"]} after body["sleep"] s; n < 0 -> 422. Records the peak of requests in flight."""
 
     lock = threading.Lock()
@@ -57,11 +57,7 @@ class Echo(BaseHTTPRequestHandler):
     peak = 0
     seen: list[int] = []
 
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def answer(self, path, body):
         with Echo.lock:
             Echo.in_flight += 1
             Echo.peak = max(Echo.peak, Echo.in_flight)
@@ -69,23 +65,14 @@ class Echo(BaseHTTPRequestHandler):
         time.sleep(body.get("sleep", 0))
         with Echo.lock:
             Echo.in_flight -= 1
-        raw = json.dumps({"n": body["n"]}).encode()
-        self.send_response(200 if body["n"] >= 0 else 422)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        return (200 if body["n"] >= 0 else 422), {"n": body["n"]}
 
 
 @pytest.fixture
 def echo_url():
     Echo.peak, Echo.in_flight, Echo.seen = 0, 0, []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serve(Echo) as url:
+        yield url
 
 
 def test_closed_loop_sends_each_request_once_in_order_with_c_clients(echo_url):
