@@ -37,7 +37,7 @@ import httpx
 
 from . import reports
 from .capacity import Criteria, find_capacity, service_time
-from .loadgen import LoadConfig, check_target, phase_record, run, write_report
+from .loadgen import check_target, run_phase, write_report
 from .payloads import DEFAULT_MIX, Builder, Mix
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -136,19 +136,9 @@ def _run(args: argparse.Namespace, url: str, stem: str, meta: dict) -> int:
     meta["p99_bound_s"] = bound
     log(f"baseline {base['median_s']:.3f}s alone; p99 bound {bound:.3f}s")
 
-    def phase(name: str, rate: float, duration: float, seed: int, mix: Mix, **extra) -> dict:
-        """One open-loop phase at `rate` for `duration` s (at most twice the expected arrivals), recorded."""
-        cfg = LoadConfig(
-            url=url,
-            rate=rate,
-            duration_s=duration,
-            max_requests=math.ceil(rate * duration * 2) + 10,
-            arrival=args.arrival,
-            timeout_s=args.timeout,
-            seed=seed,
-        )
-        shots, wall = run(cfg, mix.pick)
-        phases.append(phase_record(name, cfg, shots, wall, **extra))
+    def phase(name: str, rate: float, duration: float, seed: int, payloads: Mix, **extra) -> dict:
+        kw = {"seed": seed, "arrival": args.arrival, "timeout_s": args.timeout, **extra}
+        phases.append(run_phase(name, url, rate, duration, payloads.pick, **kw))
         return phases[-1]
 
     def trial(rate: float) -> dict:

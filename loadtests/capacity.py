@@ -106,17 +106,14 @@ def overload(
     """Capacity, then open loop at 1x and at 2x capacity for `phase_s` each. A search trial lasts
     `search_s`, or long enough for `search_min_requests` arrivals. Returns the baseline, the search
     trials and the two phases as loadgen.phase_record dicts ("capacity" None: none passed)."""
-    from .loadgen import LoadConfig, phase_record, run
+    from .loadgen import run_phase
 
     base = service_time(url, baseline_payloads, timeout=timeout_s)
     criteria = Criteria(p99_bound_s=bound_factor * base["median_s"])
     phases: list[dict] = []
 
     def phase(name: str, rate: float, duration: float) -> dict:
-        cfg = LoadConfig(url=url, rate=rate, duration_s=duration, max_requests=int(rate * duration * 2) + 10,
-                         timeout_s=timeout_s, seed=len(phases))  # fmt: skip
-        shots, wall = run(cfg, pick)
-        phases.append(phase_record(name, cfg, shots, wall))
+        phases.append(run_phase(name, url, rate, duration, pick, seed=len(phases), timeout_s=timeout_s))
         return phases[-1]
 
     capacity, trials = find_capacity(

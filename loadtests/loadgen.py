@@ -299,6 +299,26 @@ def phase_record(name: str, cfg: LoadConfig, shots: Sequence[Shot], wall: float,
     return {"name": name, "config": c, "summary": summarize(shots, wall, cfg), **extra}
 
 
+def run_phase(
+    name: str,
+    url: str,
+    rate: float,
+    duration_s: float,
+    next_payload: Callable[[random.Random], Payload],
+    *,
+    seed: int,
+    arrival: str = "poisson",
+    timeout_s: float = 300.0,
+    **extra,
+) -> dict:
+    """One open-loop phase of `duration_s` at `rate` (at most twice the expected arrivals, plus 10),
+    as a phase record."""
+    max_requests = math.ceil(rate * duration_s * 2) + 10
+    cfg = LoadConfig(url, rate, duration_s, max_requests, arrival=arrival, timeout_s=timeout_s, seed=seed)
+    shots, wall = run(cfg, next_payload)
+    return phase_record(name, cfg, shots, wall, **extra)
+
+
 def write_report(phases: Sequence[dict], out: Path, stem: str, meta: dict | None = None, **md) -> tuple[Path, Path]:
     return reports.write(out, stem, {"meta": meta or {}, "phases": list(phases)}, markdown(phases, **md), indent=1)
 
