@@ -27,7 +27,7 @@ if [ "$VENV" = "none" ]; then
   PY="${PYTHON:-python3}"
 else
   STAMP="$VENV/.terse-setup"
-  KEY="$(cat pyproject.toml clients/python/pyproject.toml clients/llama-index/pyproject.toml scripts/setup.sh \
+  KEY="$(cat pyproject.toml clients/*/pyproject.toml scripts/setup.sh \
     | sha256sum | cut -d' ' -f1) $TORCH_VERSION $TORCH_VARIANT extras=$EXTRAS editable=$EDITABLE"
   if [ "${FORCE:-0}" != 1 ] && [ -x "$VENV/bin/python" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$KEY" ]; then
     echo "terse setup: $VENV is up to date (FORCE=1 to reinstall)"

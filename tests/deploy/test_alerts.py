@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from deploytools import PROM_RULES, REPO, run, tool
+
+from tests.deploy.deploytools import PROM_RULES, REPO, run, tool
 
 RULE_TESTS = REPO / "tests" / "deploy" / "alerts.test.yml"
 

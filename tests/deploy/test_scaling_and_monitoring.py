@@ -13,8 +13,9 @@ import json
 
 import pytest
 import yaml
-from deploytools import DASHBOARD, K8S, PROM_RULES, REPO, by_kind, one, render
-from test_k8s import K8S_VERSIONS, crd_problems, schema_problems
+
+from tests.deploy.deploytools import DASHBOARD, K8S, PROM_RULES, REPO, by_kind, one, render
+from tests.deploy.test_k8s import K8S_VERSIONS, crd_problems, schema_problems
 
 KEDA = K8S / "overlays" / "gpu-keda"
 MONITORING = K8S / "monitoring"
