@@ -29,11 +29,22 @@ class CompressionSpec:
     keep_last_sentences: int = 0  # the last N sentences of each kept document are kept first
     window_tokens: int = 200
     min_tokens: int = 0
+    return_labels: bool = False  # attach word-level labels and coarse scores to each ContextOutcome
 
     def resolved_method(self) -> Method:
         if self.method:
             return self.method
         return "longllmlingua" if self.question.strip() else "llmlingua"
+
+
+@dataclass
+class WordLabel:
+    """One unit of an original document (a word with the whitespace before it; a name or a date as one
+    piece): whether the compressed prompt keeps it, and the importance the final cut ranked it by."""
+
+    text: str
+    kept: bool
+    score: float | None  # None: never scored (document dropped whole, request skipped, sentence filtered)
 
 
 @dataclass
@@ -44,6 +55,9 @@ class ContextOutcome:
     original_tokens: int
     compressed_tokens: int
     rank: int | None
+    # With CompressionSpec.return_labels only (compressors/labels.py):
+    labels: list[WordLabel] | None = None  # the original text, span by span; texts concatenate to it
+    score: float | None = None  # the coarse ranker's score (higher = more relevant); None: no ranking ran
 
 
 @dataclass

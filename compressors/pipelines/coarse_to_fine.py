@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import budget as B
+from ..labels import attach_labels
 from ..ranking import rank
 from ..ranking.base import Ranking
 from ..ranking.rerank import rerank_kept
@@ -85,7 +86,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     if budget.original_tokens < spec.min_tokens or budget.target_tokens >= budget.original_tokens:
         reason = "min_tokens" if budget.original_tokens < spec.min_tokens else "rate"
         prompt = B.assemble(instruction, docs, question)
-        return Compression(
+        result = Compression(
             prompt,
             budget.original_tokens,
             budget.original_tokens,
@@ -96,6 +97,9 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
             skipped=True,
             skipped_reason=reason,
         )
+        if spec.return_labels:
+            attach_labels(result.contexts, docs, None)
+        return result
 
     # Coarse-grained compression: rank documents, keep the best up to the (slackened) budget.
     lengths = [len(s.token_ids) for s in segs]
@@ -176,7 +180,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     keeps, prompt, n_tokens = select_units(out_segs, scores, out_rates, render, scorer.count, budget.target_tokens)
     kept_texts = {i: t for i, s, k in zip(out_order, out_segs, keeps, strict=True) if (t := s.join(k))}
     clock.lap("selection")
-    return Compression(
+    result = Compression(
         prompt,
         budget.original_tokens,
         n_tokens,
@@ -185,3 +189,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         meter.forwarded_tokens,
         clock.total(),
     )
+    if spec.return_labels:
+        decided = dict(zip(out_order, zip(out_segs, keeps, scores, strict=True), strict=True))
+        attach_labels(result.contexts, docs, decided, ranking.scores if ranking else None)
+    return result
