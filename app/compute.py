@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
 from compressors.budget import assemble
+from compressors.labels import attach_labels
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind
@@ -45,6 +46,8 @@ def unchanged(spec: CompressionSpec, prompt: Prompt, reason: str, elapsed_ms: fl
         ContextOutcome(i, True, c, n, n, None)
         for i, (c, n) in enumerate(zip(spec.context, prompt.context_tokens, strict=True))
     ]
+    if spec.return_labels:
+        attach_labels(contexts, spec.context, None)
     return Compression(
         prompt.text,
         prompt.tokens,
@@ -191,7 +194,7 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycl
         method=result.method,
         skipped=result.skipped,
         skipped_reason=result.skipped_reason,
-        contexts=[vars(c) for c in result.contexts],
+        contexts=[asdict(c) for c in result.contexts],
         scored_tokens=result.scored_tokens,
         model=life.scorer.info.model,
         timings_ms=result.timings_ms,

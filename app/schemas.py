@@ -75,6 +75,11 @@ class CompressRequest(BaseModel):
         le=3_600_000,
         description="If compression cannot finish in this time, the original prompt is returned (`skipped`).",
     )
+    return_labels: bool = Field(
+        False,
+        description="Add to each entry of `contexts` its original text as word-level `labels` (kept or "
+        "dropped, with the score the final cut used) and the coarse ranker's `score`. Costs response size.",
+    )
 
     @field_validator("context")
     @classmethod
@@ -104,6 +109,15 @@ class CompressRequest(BaseModel):
         return CompressionSpec(**values)
 
 
+class WordLabel(BaseModel):
+    text: str = Field(description="A word of the original with the whitespace before it (a name or a date: one span).")
+    kept: bool = Field(description="Whether the compressed prompt keeps it.")
+    score: float | None = Field(
+        description="The importance the final cut ranked it by (higher = kept first); null when not scored: "
+        "document dropped whole, request skipped, sentence filtered out, or kept by `keep_last_sentences`."
+    )
+
+
 class ContextResult(BaseModel):
     index: int = Field(description="0-based position of this document in the request.")
     kept: bool = Field(description="False when the coarse stage dropped the whole document.")
@@ -111,6 +125,16 @@ class ContextResult(BaseModel):
     original_tokens: int
     compressed_tokens: int
     rank: int | None = Field(description="0 = most relevant; null when no ranking ran.")
+    score: float | None = Field(
+        None,
+        description="With `return_labels`: the coarse ranker's score (higher = more relevant; for `hybrid`, the "
+        "retriever's, before the LM reorders the kept documents); null when no ranking ran.",
+    )
+    labels: list[WordLabel] | None = Field(
+        None,
+        description="With `return_labels`: the original document as spans whose texts concatenate back to it "
+        "exactly; a document dropped whole is one span.",
+    )
 
 
 class CompressResponse(BaseModel):

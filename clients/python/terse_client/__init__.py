@@ -37,6 +37,7 @@ from .models import (
     RecoverRequest,
     RecoverResponse,
     Reorder,
+    WordLabel,
 )
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "TerseError",
     "TerseResponseError",
     "TerseTimeoutError",
+    "WordLabel",
     "__version__",
     "parse_retry_after",
 ]

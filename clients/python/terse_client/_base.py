@@ -51,6 +51,7 @@ COMPRESS_OPTIONS = (
     "window_tokens",
     "min_tokens",
     "deadline_ms",
+    "return_labels",
 )
 
 

@@ -142,6 +142,7 @@ class TerseClient(BaseClient):
         window_tokens: int | None = None,
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
+        return_labels: bool | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> CompressResponse:
@@ -271,6 +272,7 @@ class AsyncTerseClient(BaseClient):
         window_tokens: int | None = None,
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
+        return_labels: bool | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> CompressResponse:
