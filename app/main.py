@@ -17,6 +17,7 @@ from .lifecycle import Lifecycle, ScorerFactory, load_configured_scorer
 from .limits import BodyLimitMiddleware
 from .logging import AccessMiddleware
 from .metrics import Metrics
+from .playground import build_pages
 from .routes import build_router, version
 from .settings import Settings
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, scorer_factory: ScorerFactory =
     errors.install(app, on_reject=reject)
     router = build_router(life)
     app.include_router(router)
+    app.include_router(build_pages(settings.playground))  # `/` and the playground page
     routes = [(r.path, {200, *(int(s) for s in r.responses)}) for r in router.routes if isinstance(r, APIRoute)]
     # Added innermost first: access log (ids, timing, one line) wraps auth, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, on_reject=reject)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field("info", description="debug, info, warning, error.")
     drain_seconds: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish.")
     min_tokens: int = Field(64, ge=0, description="Default `min_tokens`: shorter prompts are returned unchanged.")
+    playground: bool = Field(
+        True, description="Serve the playground page at /playground (off: 404); `/` links to it and to /docs."
+    )
     fault_injection: Path | None = Field(
         None, description="TEST ONLY: a folder of trigger files that make model calls fail or slow (app/faults.py)."
     )

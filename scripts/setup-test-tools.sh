@@ -5,6 +5,8 @@
 #                                  real Prometheus that tests/api scrapes terse with
 #   node + npm                     Debian's packages, for tests/deploy/crd (the ServiceMonitor CRD schema)
 #   tests/deploy/crd/node_modules  `npm ci` from its package-lock.json (pinned): Prometheus Operator and KEDA CRD schemas
+#   chromium, chromedriver         Debian's `chromium` and `chromium-driver`, for the playground's browser
+#                                  test (tests/api/test_playground_browser.py; Selenium drives them, no downloads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,9 @@ apt_install() {
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
 
+# A headless browser for the playground page's end-to-end test.
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt_install chromium chromium-driver
+
 # The CRD schema packages, exactly as locked. Reinstalled only when the lock file changes.
 CRD=tests/deploy/crd
 if ! cmp -s "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock" 2>/dev/null; then
@@ -35,4 +40,5 @@ if ! cmp -s "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock" 2>/dev/null
   cp "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock"
 fi
 
-echo "terse test tools: promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), node $(node --version)"
+echo "terse test tools: promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), node $(node --version)," \
+  "chromedriver $(chromedriver --version | awk '{print $2}')"
