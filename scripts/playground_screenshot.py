@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                 Select(driver.find_element(By.ID, "example")).select_by_index(args.example + 1)
                 driver.find_element(By.ID, "load-example").click()
                 driver.find_element(By.ID, "compress").click()
-                WebDriverWait(driver, 300).until(
-                    lambda d: d.find_element(By.ID, "result").is_displayed() or d.find_element(By.ID, "error").is_displayed()
-                )
+                shown = lambda d: any(d.find_element(By.ID, i).is_displayed() for i in ("result", "error"))  # noqa: E731
+                WebDriverWait(driver, 300).until(shown)
                 error = driver.find_element(By.ID, "error")
                 if error.is_displayed():
                     raise SystemExit(f"the page shows an error: {error.text}")
