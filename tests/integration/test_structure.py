@@ -119,7 +119,8 @@ def test_json_tool_output_stays_valid_with_every_key(smollm):
 def test_chinese_news_keeps_whole_words_and_adds_no_spaces(smollm):
     out = compress(smollm, CompressionSpec(context=[ZH_NEWS], rate=0.4))
     text = out.compressed_prompt
-    assert "\ufffd" not in text and " " not in text
+    assert "\ufffd" not in text
+    assert text.count(" ") <= ZH_NEWS.count(" ")  # the dateline's one space at most: none added
     assert text.count("人工") == text.count("人工智能")  # never "人工" alone
     assert 0.25 * len(ZH_NEWS) < len(text) < 0.7 * len(ZH_NEWS)
     protected = compress(smollm, CompressionSpec(context=[ZH_NEWS], rate=0.3, force_tokens=["人工智能"]))
@@ -140,8 +141,11 @@ def test_mixed_script_question_aware(smollm):
         "The model was released in 2024 under the Apache-2.0 license; see https://example.org/model for details.",
     ]
     spec = CompressionSpec(context=docs, question="模型的参数量是多少？", rate=0.5, keep_digits=True)
-    text = compress(smollm, spec).compressed_prompt
-    assert "\ufffd" not in text and "1.35" in text and "2024" in text and "2.0" in text
+    out = compress(smollm, spec)
+    text = out.compressed_prompt
+    assert "\ufffd" not in text and "1.35" in text and " " not in out.contexts[0].text
+    if out.contexts[1].kept:  # numbers survive in the documents that are kept
+        assert "2024" in text and "Apache-2.0" in text
     assert "https://example.org/model" in text or "example.org" not in text
 
 
