@@ -75,6 +75,10 @@ def table_skeleton(text: str) -> list[tuple[int, int]]:
         j = i + 2
         while j < len(lines) and _is_pipe_row(text, lines[j]):
             j += 1
+        if lines[i][0] > 0:
+            out.append((lines[i][0] - 1, lines[i][0]))  # the line break before the table ...
+        if j < len(lines):
+            out.append((lines[j - 1][1], lines[j - 1][1] + 1))  # ... and after it: no text joins a row
         for k in range(i, j):
             a, b = lines[k]
             if k > i:
@@ -91,17 +95,23 @@ def _is_pipe_row(text: str, line: tuple[int, int]) -> bool:
     return bool(_PIPE.search(text[line[0] : line[1]]))
 
 
+MAX_ID_CHARS = 40
+
+
 def json_skeleton(text: str) -> list[tuple[int, int]]:
     """Everything of a JSON document except the insides of its string values: keys, numbers,
-    literals, punctuation and the quotes themselves. ValueError if `text` is not JSON."""
+    literals, punctuation and the quotes themselves. A value without whitespace of up to
+    MAX_ID_CHARS characters is an identifier, a date, a code: part of the skeleton too, since half of
+    one means nothing and dropping it empties the field. ValueError if `text` is not JSON."""
     try:
         json.loads(text)
     except ValueError as e:
         raise ValueError(f"format is json but a context is not valid JSON: {e}") from None
     out, a = [], 0
     for m in _JSON_STRING.finditer(text):
-        if _JSON_KEY_AFTER.match(text, m.end()):
-            continue  # a key: part of the skeleton
+        inner = m.group()[1:-1]
+        if _JSON_KEY_AFTER.match(text, m.end()) or (len(inner) <= MAX_ID_CHARS and not any(c.isspace() for c in inner)):
+            continue  # a key or an identifier: part of the skeleton
         out.append((a, m.start() + 1))  # up to and including the opening quote
         a = m.end() - 1  # from the closing quote
     out.append((a, len(text)))

@@ -59,11 +59,19 @@ class Segmented:
             if not k:
                 continue
             piece = self.unit_text(i)
-            if out and i != last + 1 and _glues(out[-1], piece):
+            if out and i != last + 1 and _glues(out[-1], piece) and not self._punctuation_edge(last, i):
                 out.append(" ")  # e.g. "abc中def" without 中: keep "abc" and "def" apart
             out.append(piece)
             last = i
         return "".join(out).strip()
+
+    def _punctuation_edge(self, left: int, right: int) -> bool:
+        """A forced unit that meets its neighbour with a JSON quote or a table pipe forms no new word
+        with it: `""`, not `" "`."""
+        if not self.forced:
+            return False
+        a, b = self.unit_text(left)[-1], self.unit_text(right)[0]
+        return (self.forced[left] and a in '"|') or (self.forced[right] and b in '"|')
 
 
 _ENTITY_PART = re.compile(r"^\s*[\"'(\[]?(?:[A-Z\u00c0-\u00de]|\d)")

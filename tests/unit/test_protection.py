@@ -48,7 +48,7 @@ Docs at https://example.org/tool/docs?v=2. Write to dev.team@example.co.uk with 
 def test_code_url_email_are_one_unit_and_table_skeleton_is_forced():
     got = pieces(README)
     code = README[README.index("```python") : README.rindex("```") + 3]
-    assert ("\n\n" + code, False) in got  # atomic: one unit, kept or dropped whole
+    assert [(p.strip(), f) for p, f in got if "def main" in p] == [(code, False)]  # one unit, kept or dropped whole
     assert (" https://example.org/tool/docs?v=2", False) in got  # the sentence's full stop is not the URL's
     assert (" dev.team@example.co.uk", False) in got
     assert (" `--rate`", False) in got
@@ -226,3 +226,19 @@ def test_what_the_caller_names_pins_the_document_and_numbers_do_not():
     )
     assert kinds["1234"] == "keep" and kinds["ACME"] == "pin" and kinds["https://x.org/a"] == "atomic"
     assert kinds["Order"] is None
+
+
+def test_json_identifiers_are_kept_and_empty_values_get_no_space():
+    text = json.dumps({"id": "call_7", "when": "2025-03-14", "note": "a long free text note"})
+    got = pieces(text, Protection(as_json=True))
+    assert all(f for p, f in got if "call_7" in p or "2025-03-14" in p)
+    spans, forced = split_flagged(text, Protection(as_json=True))
+    only_forced = Segmented(text, [], spans, [(0, 0)] * len(spans), forced).join(forced)
+    assert json.loads(only_forced) == {"id": "call_7", "when": "2025-03-14", "note": ""}
+
+
+def test_text_after_a_table_never_joins_its_last_row():
+    text = "Intro words here\n| a | b |\n|---|---|\n| c | d |\nafter the table more words"
+    spans, forced = split_flagged(text)
+    out = Segmented(text, [], spans, [(0, 0)] * len(spans), forced).join(forced)
+    assert out == "| | |\n|---|---|\n| | |", out
