@@ -92,6 +92,8 @@ def _failure(e: BaseException) -> ApiError:
     ours: a 5xx, logged."""
     if runtime.is_out_of_memory(e):
         return Kind.OUT_OF_MEMORY("the scorer ran out of memory on this request; retry, or send a shorter prompt")
+    if isinstance(e, InvalidInput) and getattr(e, "field", None):
+        return Kind.VALIDATION(f"{e.field}: {e}", field=e.field)
     if isinstance(e, InvalidInput):
         return Kind.VALIDATION(f"request rejected by the compressor: {e}")
     log.error("compression failed", exc_info=e)
@@ -114,7 +116,10 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
     t0 = time.monotonic()
     timeout_at = t0 + settings.request_timeout_s
     deadline = t0 + req.deadline_ms / 1000 if req.deadline_ms else None
-    spec = req.to_spec(settings.min_tokens)
+    try:
+        spec = req.to_spec(settings.min_tokens)
+    except InvalidInput as e:  # e.g. a protected_spans pattern that does not compile
+        raise _failure(e) from None
     loop = asyncio.get_running_loop()
 
     counting = loop.run_in_executor(life.pool, measure, life.scorer, spec)
@@ -198,6 +203,7 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycl
         scored_tokens=result.scored_tokens,
         model=life.scorer.info.model,
         timings_ms=result.timings_ms,
+        warnings=result.warnings,
     )
     info.update(
         input_tokens=result.original_tokens,

@@ -4,7 +4,7 @@ descriptions and bounds. Routes, clients and the OpenAPI document all derive fro
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +16,14 @@ from compressors.spec import Method, Reorder
 Ranker = Literal[tuple(RANKERS)]  # type: ignore[valid-type]
 # Request fields the service handles itself; every other one is a field of CompressionSpec.
 SERVICE_FIELDS = frozenset({"deadline_ms"})
+
+
+class ProtectedRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    context: int = Field(0, ge=0, description="0-based index of the context the range is in.")
+    start: int = Field(..., ge=0, description="First character (Python string index, as sent).")
+    end: int = Field(..., ge=0, description="One past the last character (not before `start`).")
 
 
 class CompressRequest(BaseModel):
@@ -79,6 +87,32 @@ class CompressRequest(BaseModel):
         False,
         description="Add to each entry of `contexts` its original text as word-level `labels` (kept or "
         "dropped, with the score the final cut used) and the coarse ranker's `score`. Costs response size.",
+    )
+
+    force_tokens: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Strings that always survive compression where they occur (whole words in spaced scripts).",
+    )
+    keep_digits: bool = Field(False, description="Numbers (`1,234.56`, `2023-10-01`, `3:45`) survive whole.")
+    protected_spans: list[str | ProtectedRange] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Text kept verbatim: a string is a regular expression (Python `regex` syntax, at most 16 "
+        "of them, 1000 characters each, 0.25 s per document) whose matches are kept; an object is a character "
+        "range of one context. Inline `<terse:keep>...</terse:keep>` markers do the same and are stripped "
+        "from the output. Protected text counts against the budget (see `warnings`).",
+    )
+    structure: Literal["atomic", "keep"] = Field(
+        "atomic",
+        description="Fenced code blocks and inline code: `atomic` keeps or drops each whole, `keep` always "
+        "keeps them. URLs and e-mail addresses are always kept or dropped whole; markdown tables keep their "
+        "pipes, line breaks and separator rows (cells compress).",
+    )
+    format: Literal["text", "json"] = Field(
+        "text",
+        description="`json`: every context is a JSON document; only its string values are compressed, so the "
+        "output is valid JSON with every key (422 when a context is not JSON).",
     )
 
     @field_validator("context")
@@ -154,6 +188,10 @@ class CompressResponse(BaseModel):
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things the caller should know, e.g. protected text alone over the token budget.",
+    )
 
 
 class RecoverRequest(BaseModel):

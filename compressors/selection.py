@@ -21,10 +21,12 @@ def select_units(
 ) -> tuple[list[list[bool]], str, int]:
     orders = [best_first(sc) for sc in scores]
     costs = [[b - a for a, b in s.unit_tokens] for s in segs]
+    forced = [s.forced_mask() for s in segs]  # protected units: kept at every scale
 
     def attempt(scale: float):
         keeps = [
-            keep_top(sc, c, min(1.0, r * scale), o) for sc, o, c, r in zip(scores, orders, costs, rates, strict=True)
+            keep_top(sc, c, min(1.0, r * scale), o, f)
+            for sc, o, c, r, f in zip(scores, orders, costs, rates, forced, strict=True)
         ]
         text = render(keeps)
         return keeps, text, count(text)

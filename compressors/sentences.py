@@ -10,7 +10,7 @@ import functools
 import pysbd
 
 from .scorer import Meter
-from .units import Segmented, segment
+from .units import Segmented, resegment
 
 KEEP_FACTOR = 1.4  # sentences are kept up to this multiple of the context budget
 
@@ -20,12 +20,22 @@ def _splitter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
-def split_sentences(text: str) -> list[str]:
-    return [s.sent for s in _splitter().segment(text)] if text.strip() else []
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Each sentence's char [start, end); together they cover `text`."""
+    if not text.strip():
+        return []
+    starts = [s.start for s in _splitter().segment(text)]
+    starts = sorted({0, *(x for x in starts if 0 < x < len(text))})
+    return list(zip(starts, [*starts[1:], len(text)], strict=True))
+
+
+def _protected(seg: Segmented, a: int, b: int) -> bool:
+    return any(f and x < b and y > a for (x, y), f in zip(seg.unit_spans, seg.forced, strict=False))
 
 
 def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: str, budget: int, meter: Meter):
-    sents = {i: split_sentences(segs[i].text) for i in chosen}
+    spans = {i: sentence_spans(segs[i].text) for i in chosen}
+    sents = {i: [segs[i].text[a:b] for a, b in spans[i]] for i in chosen}
     flat = [(i, j, s) for i in chosen for j, s in enumerate(sents[i]) if s.strip()]
     if len(flat) <= 1:
         return segs
@@ -33,7 +43,9 @@ def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: 
     ids = [scorer.encode(s) for _, _, s in flat]
     nll = scorer.nll([q + x for x in ids], score_from=[len(q)] * len(ids), meter=meter)
     value = [float(x.mean()) if len(x) else 0.0 for x in nll]
-    keep, used = set(), 0
+    # Sentences holding protected text are kept first.
+    keep = {k for k, (i, j, _) in enumerate(flat) if _protected(segs[i], *spans[i][j])}
+    used = sum(len(ids[k]) for k in keep)
     for k in sorted(range(len(flat)), key=lambda k: -value[k]):
         if used >= KEEP_FACTOR * budget:
             break
@@ -41,8 +53,8 @@ def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: 
         used += len(ids[k])
     out = list(segs)
     for i in chosen:
-        parts = [s for k, (d, _, s) in enumerate(flat) if d == i and k in keep]
-        out[i] = segment("".join(parts), scorer.tokenizer)
+        parts = [spans[i][j] for k, (d, j, _) in enumerate(flat) if d == i and k in keep]
+        out[i] = resegment(segs[i], parts, scorer.tokenizer)
     return out
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
+
+from .protection import MAX_PATTERNS, Protection, ProtectionError, compile_pattern, map_offset, strip_markers
 
 # The names a caller may ask for, defined once: the service's schema reuses them. Rankers are the
 # registry in ranking/registry.py.
@@ -30,11 +33,71 @@ class CompressionSpec:
     window_tokens: int = 200
     min_tokens: int = 0
     return_labels: bool = False  # attach word-level labels and coarse scores to each ContextOutcome
+    # Protection (protection.py). Markers are stripped from every part when the spec is made; their
+    # ranges join `protected_spans`, whose ranges from then on are in the marker-free text.
+    force_tokens: list[str] = field(default_factory=list)
+    keep_digits: bool = False
+    # A string: a regex whose matches are kept; (context, start, end) or {"context", "start", "end"}: a
+    # character range of a context.
+    protected_spans: list[str | tuple[int, int, int] | dict] = field(default_factory=list)
+    structure: Literal["atomic", "keep"] = "atomic"  # code blocks and inline code: dropped whole, or kept
+    format: Literal["text", "json"] = "text"  # json: each context is a JSON document; only string values shrink
+
+    def __post_init__(self) -> None:
+        patterns = [p for p in self.protected_spans if isinstance(p, str)]
+        given = [_as_range(p) for p in self.protected_spans if not isinstance(p, str)]
+        if len(patterns) > MAX_PATTERNS:
+            raise ProtectionError("protected_spans", f"at most {MAX_PATTERNS} patterns")
+        for pattern in patterns:
+            compile_pattern(pattern)
+        if any(not 0 <= d < len(self.context) for d, _, _ in given):
+            raise ProtectionError("protected_spans", "a range names a context that does not exist")
+        self.instruction = strip_markers(self.instruction)[0]
+        self.question = strip_markers(self.question)[0]
+        texts, ranges = [], []
+        for i, c in enumerate(self.context):
+            text, marked, removed = strip_markers(c)
+            texts.append(text)
+            ranges += [(i, a, b) for a, b in marked]
+            for d, a, b in given:
+                if d == i:
+                    if not 0 <= a <= b <= len(c):
+                        raise ProtectionError(
+                            "protected_spans",
+                            f"range [{a}, {b}) is reversed or outside context {i} ({len(c)} characters)",
+                        )
+                    ranges.append((i, map_offset(a, removed), map_offset(b, removed)))
+        if self.format == "json":
+            for i, text in enumerate(texts):
+                try:
+                    json.loads(text)
+                except ValueError as e:
+                    raise ProtectionError("context", f"format is json but context {i} is not valid JSON: {e}") from None
+        self.context = texts
+        self.protected_spans = [*patterns, *ranges]
+
+    def protection(self, i: int) -> Protection:
+        """The protection rules of context `i`."""
+        return Protection(
+            force_tokens=tuple(t for t in self.force_tokens if t),
+            keep_digits=self.keep_digits,
+            patterns=tuple(p for p in self.protected_spans if isinstance(p, str)),
+            ranges=tuple(r[1:] for r in self.protected_spans if not isinstance(r, str) and r[0] == i and r[2] > r[1]),
+            code="keep" if self.structure == "keep" else "atomic",
+            as_json=self.format == "json",
+        )
 
     def resolved_method(self) -> Method:
         if self.method:
             return self.method
         return "longllmlingua" if self.question.strip() else "llmlingua"
+
+
+def _as_range(span: tuple[int, int, int] | dict) -> tuple[int, int, int]:
+    if isinstance(span, dict):
+        return int(span.get("context", 0)), int(span["start"]), int(span["end"])
+    d, a, b = span
+    return int(d), int(a), int(b)
 
 
 @dataclass
@@ -71,6 +134,7 @@ class Compression:
     timings_ms: dict[str, float]
     skipped: bool = False
     skipped_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:

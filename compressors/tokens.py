@@ -65,11 +65,17 @@ def best_first(scores: list[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
 
 
-def keep_top(scores: list[float], costs: list[int], rate: float, order: list[int] | None = None) -> list[bool]:
+def keep_top(
+    scores: list[float],
+    costs: list[int],
+    rate: float,
+    order: list[int] | None = None,
+    forced: list[bool] | None = None,
+) -> list[bool]:
     """Keep the best-scoring units until `rate` of the tokens is kept (`order`: best_first(scores),
-    when the caller already has it)."""
-    keep = [False] * len(scores)
-    want, got = rate * sum(costs), 0
+    when the caller already has it). `forced` units are kept first, whatever the rate."""
+    keep = list(forced) if forced else [False] * len(scores)
+    want, got = rate * sum(costs), sum(c for c, k in zip(costs, keep, strict=True) if k)
     for i in order if order is not None else best_first(scores):
         if got >= want:
             break
@@ -133,7 +139,8 @@ def iterative_nll(
                 seg, cond, local[d] if local else None, relevance_weight, sentences[d] if sentences else None, u1
             )[u0:u1]
             spans = seg.unit_tokens[u0:u1]
-            keep = keep_top(scores, [b - a for a, b in spans], rate)
+            forced = seg.forced[u0:u1] if seg.forced_mask() else None
+            keep = keep_top(scores, [b - a for a, b in spans], rate, forced=forced)
             kept_tokens = {t for (a, b), k in zip(spans, keep, strict=True) if k for t in range(a, b)}
             dropped = {t for (a, b), k in zip(spans, keep, strict=True) if not k for t in range(a, b)}
             stream.hide([base + t for t in sorted(dropped - kept_tokens)])

@@ -1,19 +1,28 @@
 """Text units: the pieces compression keeps or drops. A unit is a word with the whitespace before
-it, or a single CJK character, so kept text never splits a UTF-8 character and never glues two words
-that were apart in the input. Each unit knows which scorer tokens cover it."""
+it: a run of a spaced script, or a word of Chinese or Japanese found by a word segmenter (rjieba,
+sudachipy), so kept text never splits a character or a word and never glues two words that were
+apart in the input. A protected or structural region (protection.py: a force token, a code block, a
+URL, a table's pipes, ...) is one unit of its own, flagged `forced` when it must always be kept.
+Each unit knows which scorer tokens cover it."""
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
-# One CJK/kana/hangul character, or a run of anything else that is not whitespace; with the
-# whitespace in front of it.
-_UNIT = re.compile(
-    r"\s*(?:[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]|"
-    r"[^\s\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]+)|\s+",
-    re.S,
-)
+from .protection import ATOMIC, DEFAULT, PIN, Protection, merge_regions, regions
+
+# Han, kana, CJK symbols and punctuation, full-width forms: scripts written without spaces. (Hangul
+# is written with spaces between words, so a Korean word is a unit like a Latin one.)
+_CJK_CLASS = r"\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f"
+_CJK = re.compile(f"[{_CJK_CLASS}]")
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+# A run of CJK, or a run of anything else that is not whitespace; with the whitespace in front of it.
+_UNIT = re.compile(rf"\s*(?:[{_CJK_CLASS}]+|[^\s{_CJK_CLASS}]+)|\s+", re.S)
+_SENTENCE_END = re.compile(r"[。！？!?\n]")
+_CHUNK = 2000  # characters per segmenter call (sudachi refuses inputs over ~49 kB)
 
 
 @dataclass
@@ -24,6 +33,9 @@ class Segmented:
     token_ids: list[int]
     unit_spans: list[tuple[int, int]]  # char [start, end) of each unit
     unit_tokens: list[tuple[int, int]]  # token [first, last) covering each unit
+    forced: list[bool] = field(default_factory=list)  # per unit: always kept (empty: none is)
+    rules: Protection = DEFAULT
+    pinned: bool = False  # holds text the caller protected: the coarse stage keeps the document
 
     def __len__(self) -> int:
         return len(self.unit_spans)
@@ -31,6 +43,12 @@ class Segmented:
     def unit_text(self, i: int) -> str:
         a, b = self.unit_spans[i]
         return self.text[a:b]
+
+    def forced_mask(self) -> list[bool] | None:
+        return self.forced if any(self.forced) else None
+
+    def forced_tokens(self) -> int:
+        return sum(b - a for (a, b), f in zip(self.unit_tokens, self.forced, strict=False) if f)
 
     def join(self, keep: list[bool] | None) -> str:
         if keep is None:
@@ -41,14 +59,21 @@ class Segmented:
             if not k:
                 continue
             piece = self.unit_text(i)
-            if out and i != last + 1 and _glues(out[-1], piece):
+            if out and i != last + 1 and _glues(out[-1], piece) and not self._punctuation_edge(last, i):
                 out.append(" ")  # e.g. "abc中def" without 中: keep "abc" and "def" apart
             out.append(piece)
             last = i
         return "".join(out).strip()
 
+    def _punctuation_edge(self, left: int, right: int) -> bool:
+        """A forced unit that meets its neighbour with a JSON quote or a table pipe forms no new word
+        with it: `""`, not `" "`."""
+        if not self.forced:
+            return False
+        a, b = self.unit_text(left)[-1], self.unit_text(right)[0]
+        return (self.forced[left] and a in '"|') or (self.forced[right] and b in '"|')
 
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]")
+
 _ENTITY_PART = re.compile(r"^\s*[\"'(\[]?(?:[A-Z\u00c0-\u00de]|\d)")
 _CLAUSE_END = re.compile(r"[.!?;:)\]\"]$")
 MAX_ENTITY_UNITS = 6
@@ -59,12 +84,103 @@ def _is_cjk(ch: str) -> bool:
 
 
 def _glues(left: str, right: str) -> bool:
+    """Would `left` + `right` read as one word? Not when either side is whitespace, nor next to a
+    character of a script written without spaces ("我" + "Python", "，" + "但是")."""
     a, b = left[-1:], right[:1]
-    return bool(a and b) and not (a.isspace() or b.isspace() or (_is_cjk(a) and _is_cjk(b)))
+    return bool(a and b) and not (a.isspace() or b.isspace() or _is_cjk(a) or _is_cjk(b))
 
 
-def split_units(text: str) -> list[tuple[int, int]]:
-    return merge_entities(text, [m.span() for m in _UNIT.finditer(text)])
+# -- word segmenters -------------------------------------------------------------------------------
+@functools.cache
+def _rjieba():
+    import rjieba  # jieba's dictionary and algorithm in Rust; the dictionary is inside the wheel
+
+    return rjieba
+
+
+_sudachi_lock = threading.Lock()
+
+
+@functools.cache
+def _sudachi():
+    from sudachipy import Dictionary, SplitMode  # sudachidict_core: the dictionary, as a wheel
+
+    return Dictionary(dict="core").tokenizer(), SplitMode.C  # C: the longest words ("人工知能")
+
+
+def _chunks(run: str) -> list[str]:
+    """Pieces of at most _CHUNK characters, cut after sentence ends where possible."""
+    out, a = [], 0
+    while len(run) - a > _CHUNK:
+        cut = max((m.end() for m in _SENTENCE_END.finditer(run, a, a + _CHUNK)), default=a + _CHUNK)
+        out.append(run[a:cut])
+        a = cut
+    out.append(run[a:])
+    return out
+
+
+def _word_ends(run: str, japanese: bool) -> list[int]:
+    """End offsets of the words of a CJK run."""
+    ends: list[int] = []
+    base = 0
+    for chunk in _chunks(run):
+        if japanese:
+            tokenizer, mode = _sudachi()
+            with _sudachi_lock:  # a sudachi tokenizer is not reentrant; the service segments in threads
+                got = [base + m.end() for m in tokenizer.tokenize(chunk, mode)]
+        else:
+            got = [base + end for _, _, end in _rjieba().tokenize(chunk)]
+        if not got or got[-1] != base + len(chunk) or got != sorted(set(got)):
+            got = list(range(base + 1, base + len(chunk) + 1))  # a segmenter surprise: per character
+        ends += got
+        base += len(chunk)
+    return ends
+
+
+def _word_units(text: str, start: int, end: int, japanese: bool) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for m in _UNIT.finditer(text, start, end):
+        a, b = m.span()
+        core = a + len(m.group()) - len(m.group().lstrip())
+        if core < b and _is_cjk(text[core]):
+            prev = a
+            for e in _word_ends(text[core:b], japanese):
+                spans.append((prev, core + e))
+                prev = core + e
+        else:
+            spans.append((a, b))
+    return merge_entities(text, spans)
+
+
+def split_units(text: str, rules: Protection = DEFAULT) -> list[tuple[int, int]]:
+    return split_flagged(text, rules)[0]
+
+
+def split_flagged(text: str, rules: Protection = DEFAULT) -> tuple[list[tuple[int, int]], list[bool]]:
+    """The units of `text` and, per unit, whether it is forced (always kept)."""
+    spans, kinds = split_kinds(text, rules)
+    return spans, [k not in (None, ATOMIC) for k in kinds]
+
+
+def split_kinds(text: str, rules: Protection = DEFAULT) -> tuple[list[tuple[int, int]], list[str | None]]:
+    """The units of `text` and, per unit, its region kind (None for a plain word). Protected and
+    structural regions are one unit each, with the whitespace before them; the words between them
+    are units."""
+    japanese = bool(_KANA.search(text))
+    spans: list[tuple[int, int]] = []
+    kinds: list[str | None] = []
+    pos = 0
+    for a, b, kind in merge_regions(regions(text, rules)) if text else []:
+        while a > pos and text[a - 1].isspace():
+            a -= 1
+        words = _word_units(text, pos, a, japanese)
+        spans += words
+        kinds += [None] * len(words)
+        spans.append((a, b))
+        kinds.append(kind)
+        pos = b
+    words = _word_units(text, pos, len(text), japanese)
+    return spans + words, kinds + [None] * len(words)
 
 
 def merge_entities(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -91,13 +207,14 @@ def merge_entities(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, i
     return out
 
 
-def segment(text: str, tokenizer) -> Segmented:
+def segment(text: str, tokenizer, rules: Protection = DEFAULT) -> Segmented:
     if not text:
-        return Segmented(text, [], [], [])
+        return Segmented(text, [], [], [], [], rules)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
     offsets = [tuple(o) for o in enc["offset_mapping"]]
-    spans = split_units(text)
+    spans, kinds = split_kinds(text, rules)
+    forced = [k not in (None, ATOMIC) for k in kinds]
     unit_tokens: list[tuple[int, int]] = []
     t = 0
     for a, b in spans:
@@ -113,4 +230,16 @@ def segment(text: str, tokenizer) -> Segmented:
             last = first + 1
         unit_tokens.append((first, max(last, first + 1) if ids else first))
         t = max(first, last - 1) if last > first else first
-    return Segmented(text, ids, spans, unit_tokens)
+    return Segmented(text, ids, spans, unit_tokens, forced, rules, PIN in kinds)
+
+
+def resegment(seg: Segmented, parts: list[tuple[int, int]], tokenizer) -> Segmented:
+    """`seg` cut down to the character ranges `parts` (in order), re-segmented with its rules; its
+    protected character ranges move with the text they cover."""
+    text = "".join(seg.text[a:b] for a, b in parts)
+    moved: list[tuple[int, int]] = []
+    base = 0
+    for a, b in parts:
+        moved += [(max(x, a) - a + base, min(y, b) - a + base) for x, y in seg.rules.ranges if x < b and y > a]
+        base += b - a
+    return segment(text, tokenizer, seg.rules.shifted(moved))

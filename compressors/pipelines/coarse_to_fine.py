@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .. import budget as B
 from ..labels import attach_labels
+from ..protection import protected_over_budget
 from ..ranking import rank
 from ..ranking.base import Ranking
 from ..ranking.rerank import rerank_kept
@@ -66,7 +67,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
 
     docs = list(spec.context)
     instruction, question = spec.instruction, spec.question
-    segs = [segment(d, scorer.tokenizer) for d in docs]
+    segs = [segment(d, scorer.tokenizer, spec.protection(i)) for i, d in enumerate(docs)]
     budget = B.plan_budget(scorer.count, instruction, docs, question, spec.rate, spec.target_tokens)
     clock.lap("tokenize")
 
@@ -111,7 +112,8 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         ids = [s.token_ids for s in segs]
         ranking = rank(scorer, ranker, docs, ids, question, meter)
         order = ranking.order()
-        chosen = B.coarse_cut(order, lengths, budget.context_tokens * spec.context_budget_slack, spec.force_context_ids)
+        forced = [*spec.force_context_ids, *(i for i, s in enumerate(segs) if s.pinned)]  # caller-protected text
+        chosen = B.coarse_cut(order, lengths, budget.context_tokens * spec.context_budget_slack, forced)
         if ranking.rerank_kept:
             checkpoint()
             want_local = contrastive and not spec.sentence_filter  # the filter changes the documents
@@ -122,6 +124,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     else:
         order, chosen = [0], [0]
     ranks = {d: r for r, d in enumerate(order)} if ranking else None
+    warnings = protected_over_budget([segs[i] for i in chosen], budget)
     clock.lap("ranking")
 
     # Optional sentence-level filter inside the chosen documents.
@@ -188,6 +191,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         outcome(kept_texts, ranks),
         meter.forwarded_tokens,
         clock.total(),
+        warnings=warnings,
     )
     if spec.return_labels:
         decided = dict(zip(out_order, zip(out_segs, keeps, scores, strict=True), strict=True))

@@ -43,6 +43,7 @@ FIELDS = {
     "rate",
     "ratio",
     "method",
+    "warnings",
     "skipped",
     "skipped_reason",
     "contexts",
@@ -69,6 +70,23 @@ FIELDS = {
         ({"content": b"", "headers": {"content-type": "application/json"}}, "body", "empty"),
         ({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, "body", "body"),
         ({"json": ["not", "an", "object"]}, "body", "object"),
+        ({"json": {"context": "x", "protected_spans": ["(unclosed"]}}, "protected_spans", "regular expression"),
+        ({"json": {"context": "x", "protected_spans": ["x"] * 17}}, "protected_spans", "at most 16"),
+        ({"json": {"context": "x", "protected_spans": [{"start": 0, "end": 9}]}}, "protected_spans", "outside"),
+        ({"json": {"context": "x", "protected_spans": [{"start": 2, "end": 1}]}}, "protected_spans", "outside"),
+        (
+            {"json": {"context": "x", "protected_spans": [{"context": 1, "start": 0, "end": 1}]}},
+            "protected_spans",
+            "context",
+        ),
+        ({"json": {"context": "x", "force_tokens": [""]}}, "force_tokens", "at least 1"),
+        ({"json": {"context": "x", "structure": "loose"}}, "structure", "atomic"),
+        ({"json": {"context": ["{}", "{'a': 1}"], "format": "json"}}, "context", "not valid json"),
+        (
+            {"json": {"context": "a" * 300 + "!", "min_tokens": 0, "protected_spans": ["(a|aa)+$"]}},
+            "protected_spans",
+            "took over",
+        ),
     ],
 )
 def test_invalid_requests_get_422_naming_the_field(local, kwargs, field, words):
@@ -247,12 +265,44 @@ def test_to_spec_copies_every_field():
         keep_last_sentences=2,
         window_tokens=64,
         deadline_ms=5,
+        force_tokens=["f"],
+        keep_digits=True,
+        protected_spans=["p+", {"context": 1, "start": 0, "end": 1}],
+        structure="keep",
     )
     assert req.to_spec(64) == CompressionSpec(
-        ["a", "b"], "i", "q", 0.3, 9, "longllmlingua", "bm25", "sort", 0.1, False, True, [1], 1.5, 2, 64, 64
-    )
+        ["a", "b"], "i", "q", 0.3, 9, "longllmlingua", "bm25", "sort", 0.1, False, True, [1], 1.5, 2, 64, 64,
+        force_tokens=["f"], keep_digits=True, protected_spans=["p+", (1, 0, 1)], structure="keep",
+    )  # fmt: skip
+    assert CompressRequest(context=['{"k": "v"}'], format="json").to_spec(64).format == "json"
     assert CompressRequest(context="x", min_tokens=3).to_spec(64).min_tokens == 3
     assert CompressRequest(context="x").to_spec(64).context == ["x"]
+
+
+def test_protection_fields_reach_the_compressor(local):
+    contexts = docs(7, n=2)
+    contexts[1] = contexts[1][:40] + " <terse:keep>order SKU-991 today</terse:keep> " + contexts[1][40:]
+    req = {
+        "context": contexts,
+        "rate": 0.3,
+        "min_tokens": 0,
+        "force_tokens": ["heather"],
+        "protected_spans": [r"SKU-\d+", {"context": 0, "start": 0, "end": 12}],
+    }
+    body = local.post("/v1/compress", json=req, headers=AUTH).json()
+    out = body["compressed_prompt"]
+    assert "terse:keep" not in out and "order SKU-991 today" in out
+    assert contexts[0][:12] in out
+    assert out.count("heather") == " ".join(contexts).count("heather")
+    assert body["warnings"] == []
+
+
+def test_protected_text_over_the_budget_is_kept_and_warned_about(local):
+    context = "<terse:keep>" + docs(8, n=1)[0] + "</terse:keep> and some more words after it"
+    req = {"context": context, "rate": 0.2, "min_tokens": 0}
+    body = local.post("/v1/compress", json=req, headers=AUTH).json()
+    assert docs(8, n=1)[0] in body["compressed_prompt"]
+    assert len(body["warnings"]) == 1 and "over the budget" in body["warnings"][0]
 
 
 def test_the_catalogue_drives_the_metrics_and_the_headers(local):

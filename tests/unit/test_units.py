@@ -1,4 +1,4 @@
-"""Units: kept text never splits a character and never glues words together."""
+"""Units: kept text never splits a character or a CJK word and never glues words together."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_units_cover_the_text_exactly():
     text = "  Hello  world,\n\nthis is 北京 🎉 fine."
     spans = split_units(text)
     assert "".join(text[a:b] for a, b in spans) == text
-    assert [text[a:b] for a, b in spans if "京" in text[a:b]] == ["京"]
+    assert [text[a:b] for a, b in spans if "京" in text[a:b]] == [" 北京"]  # a word, not a character
 
 
 def test_names_and_dates_are_one_unit():

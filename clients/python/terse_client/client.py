@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
@@ -30,6 +30,7 @@ from .models import (
     HealthResponse,
     InfoResponse,
     Method,
+    ProtectedRange,
     Ranker,
     RecoverResponse,
     Reorder,
@@ -143,6 +144,11 @@ class TerseClient(BaseClient):
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
         return_labels: bool | None = None,
+        force_tokens: Sequence[str] | None = None,
+        keep_digits: bool | None = None,
+        protected_spans: Sequence[str | dict | ProtectedRange] | None = None,
+        structure: Literal["atomic", "keep"] | None = None,
+        format: Literal["text", "json"] | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> CompressResponse:
@@ -155,8 +161,9 @@ class TerseClient(BaseClient):
         ``headers`` and ``request_id`` are the HTTP response's."""
         options = dict(locals())
         del options["self"], options["context"], options["timeout"], options["request_id"]
-        if options.get("force_context_ids") is not None:
-            options["force_context_ids"] = list(options["force_context_ids"])
+        for name in ("force_context_ids", "force_tokens", "protected_spans"):
+            if options.get(name) is not None:
+                options[name] = list(options[name])
         body = build_compress_body(context, options)
         response = self._request("POST", "/v1/compress", json=body, timeout=timeout, request_id=request_id)
         return parse_body(response, CompressResponse)
@@ -273,14 +280,20 @@ class AsyncTerseClient(BaseClient):
         min_tokens: int | None = None,
         deadline_ms: int | None = None,
         return_labels: bool | None = None,
+        force_tokens: Sequence[str] | None = None,
+        keep_digits: bool | None = None,
+        protected_spans: Sequence[str | dict | ProtectedRange] | None = None,
+        structure: Literal["atomic", "keep"] | None = None,
+        format: Literal["text", "json"] | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> CompressResponse:
         """POST /v1/compress; see ``TerseClient.compress``."""
         options = dict(locals())
         del options["self"], options["context"], options["timeout"], options["request_id"]
-        if options.get("force_context_ids") is not None:
-            options["force_context_ids"] = list(options["force_context_ids"])
+        for name in ("force_context_ids", "force_tokens", "protected_spans"):
+            if options.get(name) is not None:
+                options[name] = list(options[name])
         body = build_compress_body(context, options)
         response = await self._request("POST", "/v1/compress", json=body, timeout=timeout, request_id=request_id)
         return parse_body(response, CompressResponse)

@@ -11,7 +11,7 @@ know, so an older client keeps working against a newer server.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -30,6 +30,7 @@ __all__ = [
     "InfoResponse",
     "Limits",
     "Method",
+    "ProtectedRange",
     "Ranker",
     "RecoverRequest",
     "RecoverResponse",
@@ -52,6 +53,14 @@ class Answer(BaseModel):
     def request_id(self) -> str | None:
         """The service's id of this request (``X-Request-ID``): the key to its access log line."""
         return self._headers.get("x-request-id")
+
+
+class ProtectedRange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context: int = Field(0, ge=0, description="0-based index of the context the range is in.")
+    start: int = Field(..., ge=0, description="First character (Python string index, as sent).")
+    end: int = Field(..., ge=0, description="One past the last character (not before `start`).")
 
 
 class CompressRequest(BaseModel):
@@ -121,6 +130,32 @@ class CompressRequest(BaseModel):
         "dropped, with the score the final cut used) and the coarse ranker's `score`. Costs response size.",
     )
 
+    force_tokens: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Strings that always survive compression where they occur (whole words in spaced scripts).",
+    )
+    keep_digits: bool = Field(False, description="Numbers (`1,234.56`, `2023-10-01`, `3:45`) survive whole.")
+    protected_spans: list[str | ProtectedRange] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Text kept verbatim: a string is a regular expression (Python `regex` syntax, at most 16 "
+        "of them, 1000 characters each, 0.25 s per document) whose matches are kept; an object is a character "
+        "range of one context. Inline `<terse:keep>...</terse:keep>` markers do the same and are stripped "
+        "from the output. Protected text counts against the budget (see `warnings`).",
+    )
+    structure: Literal["atomic", "keep"] = Field(
+        "atomic",
+        description="Fenced code blocks and inline code: `atomic` keeps or drops each whole, `keep` always "
+        "keeps them. URLs and e-mail addresses are always kept or dropped whole; markdown tables keep their "
+        "pipes, line breaks and separator rows (cells compress).",
+    )
+    format: Literal["text", "json"] = Field(
+        "text",
+        description="`json`: every context is a JSON document; only its string values are compressed, so the "
+        "output is valid JSON with every key (422 when a context is not JSON).",
+    )
+
     @field_validator("context")
     @classmethod
     def _non_empty_list(cls, v: str | list[str]) -> str | list[str]:
@@ -185,6 +220,10 @@ class CompressResponse(Answer):
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Things the caller should know, e.g. protected text alone over the token budget.",
+    )
 
 
 class RecoverRequest(BaseModel):

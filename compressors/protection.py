@@ -1,0 +1,167 @@
+"""What a caller protects from compression: `force_tokens` (strings that always survive),
+`keep_digits` (numbers survive whole), `protected_spans` (regexes, or character ranges) and inline
+`<terse:keep>...</terse:keep>` markers (stripped from the output), plus the structure policy
+(structure.py). Protection is expressed as regions of a document's text; units.py turns each into one
+unit that the selection keeps or drops whole (ATOMIC), always keeps (KEEP: numbers, table pipes), or
+always keeps with its document (PIN: what the caller named, which the coarse stage may not drop)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import regex
+
+from . import structure
+from .errors import InvalidInput
+from .structure import ATOMIC, KEEP, PIN, Region
+
+MARKER_OPEN, MARKER_CLOSE = "<terse:keep>", "</terse:keep>"
+_MARKER = re.compile(r"</?terse:keep>")
+MAX_PATTERNS = 16
+MAX_PATTERN_CHARS = 1000
+REGEX_TIMEOUT_S = 0.25  # per pattern and document: a pattern that backtracks longer is rejected
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+_CJK = re.compile(r"[\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]")
+
+
+class ProtectionError(InvalidInput):
+    """A protection the caller asked for cannot be applied; `field` names the request field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protection rules of one document (its `ranges` are in its marker-free text)."""
+
+    force_tokens: tuple[str, ...] = ()
+    keep_digits: bool = False
+    patterns: tuple[str, ...] = ()
+    ranges: tuple[tuple[int, int], ...] = ()
+    code: str = ATOMIC  # the `structure` policy for code: ATOMIC or KEEP
+    as_json: bool = False
+
+    def shifted(self, ranges: list[tuple[int, int]]) -> Protection:
+        return Protection(self.force_tokens, self.keep_digits, self.patterns, tuple(ranges), self.code, self.as_json)
+
+
+DEFAULT = Protection()
+
+
+def strip_markers(text: str) -> tuple[str, list[tuple[int, int]], list[tuple[int, int]]]:
+    """`text` without its markers; the ranges the markers enclosed (in the new text); and the removed
+    tags as (old offset, length), for mapping offsets (`map_offset`). An open marker without its close
+    protects to the end; a stray close marker is only removed."""
+    if "terse:keep>" not in text:
+        return text, [], []
+    out: list[str] = []
+    kept: list[tuple[int, int]] = []
+    removed: list[tuple[int, int]] = []
+    depth, pos, new_len, start = 0, 0, 0, 0
+    for m in _MARKER.finditer(text):
+        out.append(text[pos : m.start()])
+        new_len += m.start() - pos
+        removed.append((m.start(), m.end() - m.start()))
+        pos = m.end()
+        if m.group() == MARKER_OPEN:
+            if depth == 0:
+                start = new_len
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+            if depth == 0 and new_len > start:
+                kept.append((start, new_len))
+    out.append(text[pos:])
+    new_len += len(text) - pos
+    if depth > 0 and new_len > start:
+        kept.append((start, new_len))
+    return "".join(out), kept, removed
+
+
+def map_offset(offset: int, removed: list[tuple[int, int]]) -> int:
+    """An offset in the marked text, in the marker-free text (inside a tag: where the tag was)."""
+    shift = 0
+    for at, n in removed:
+        if at >= offset:
+            break
+        shift += min(n, offset - at)
+    return offset - shift
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> regex.Pattern:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ProtectionError("protected_spans", f"a pattern is longer than {MAX_PATTERN_CHARS} characters")
+    try:
+        return regex.compile(pattern, regex.V0)
+    except regex.error as e:
+        raise ProtectionError("protected_spans", f"not a valid regular expression: {pattern[:80]!r}: {e}") from None
+
+
+def _word_edges(text: str, a: int, b: int) -> tuple[int, int]:
+    """Widen [a, b) to whole words (not across whitespace or CJK, where every character may be a
+    word of its own), so a protected piece never leaves half a word droppable beside it."""
+    while a > 0 and not text[a - 1].isspace() and not _CJK.match(text[a - 1]) and not _CJK.match(text[a]):
+        a -= 1
+    while b < len(text) and not text[b].isspace() and not _CJK.match(text[b]) and not _CJK.match(text[b - 1]):
+        b += 1
+    return a, b
+
+
+def _token_pattern(token: str) -> re.Pattern:
+    """A force token matches whole words only where it starts / ends with a letter or digit of a
+    spaced script ("AI" is not kept inside "PAIR"; "人工智能" is found inside "发展人工智能技术")."""
+    left = r"(?<!\w)" if token[:1].isalnum() and not _CJK.match(token[:1]) else ""
+    right = r"(?!\w)" if token[-1:].isalnum() and not _CJK.match(token[-1:]) else ""
+    return re.compile(left + re.escape(token) + right)
+
+
+def regions(text: str, rules: Protection) -> list[Region]:
+    """Every protected or structural region of `text` (overlapping; units.py merges them)."""
+    found = structure.regions(text, code=rules.code, as_json=rules.as_json)
+    keep: list[tuple[int, int]] = list(rules.ranges)
+    for token in rules.force_tokens:
+        if token:
+            keep += [m.span() for m in _token_pattern(token).finditer(text)]
+    if rules.keep_digits:  # like the reference's force_reserve_digit: numbers of the documents kept
+        found += [(*_word_edges(text, *m.span()), KEEP) for m in _NUMBER.finditer(text)]
+    for pattern in rules.patterns:
+        try:
+            matches = compile_pattern(pattern).finditer(text, concurrent=True, timeout=REGEX_TIMEOUT_S)
+            keep += [m.span() for m in matches if m.end() > m.start()]
+        except TimeoutError:
+            raise ProtectionError(
+                "protected_spans", f"pattern {pattern[:80]!r} took over {REGEX_TIMEOUT_S} s on one document"
+            ) from None
+    found += [(*_word_edges(text, a, b), PIN) for a, b in keep if b > a]
+    return found
+
+
+def merge_regions(found: list[Region]) -> list[Region]:
+    """Overlapping regions become one, of the strongest kind among them (PIN > KEEP > ATOMIC)."""
+    strength = {ATOMIC: 0, KEEP: 1, PIN: 2}
+    out: list[list] = []
+    for a, b, kind in sorted(found):
+        if out and a < out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+            if strength[kind] > strength[out[-1][2]]:
+                out[-1][2] = kind
+        else:
+            out.append([a, b, kind])
+    return [(a, b, k) for a, b, k in out]
+
+
+def protected_over_budget(segs: list, budget) -> list[str]:
+    """A warning when the text that must be kept (protected units, instruction, question) alone is
+    over the token budget: it is kept all the same, so the prompt comes out over the budget."""
+    protected = sum(s.forced_tokens() for s in segs)
+    if not protected or protected + budget.fixed_tokens <= budget.target_tokens:
+        return []
+    return [
+        f"protected text is {protected} tokens (plus {budget.fixed_tokens} of instruction and question), over "
+        f"the budget of {budget.target_tokens}: it is kept whole, so the prompt is longer than asked"
+    ]
