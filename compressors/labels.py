@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 
-from .sentences import split_sentences
+from .sentences import sentence_spans
 from .spec import ContextOutcome, WordLabel
 from .units import Segmented, split_units
 
@@ -86,7 +86,7 @@ def _align(original: str, filtered: str) -> list[int | None]:
     position in `original`. Sentences are matched in order; if that fails, a character diff decides."""
     where: list[int | None] = []
     pos = 0
-    for sentence in split_sentences(original):
+    for sentence in (original[a:b] for a, b in sentence_spans(original)):
         start = original.find(sentence, pos)
         if start < 0:
             break
