@@ -71,6 +71,8 @@ class Compression:
     timings_ms: dict[str, float]
     skipped: bool = False
     skipped_reason: str | None = None
+    model_calls: int = 0  # forward passes (a batch of sequences is one)
+    model_ms: dict[str, float] = field(default_factory=dict)  # timings_ms["model"] split by stage
 
     @property
     def rate(self) -> float:

@@ -22,17 +22,22 @@ class Cancelled(Exception):
 
 
 class _Clock:
-    """Wall time per stage; `model` is the part of it spent in the scorer's model (Meter.model_s)."""
+    """Wall time per stage; `model` is the part of it spent in the scorer's model (Meter.model_s),
+    and model_ms splits that by stage."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: Meter) -> None:
         self.t0 = time.perf_counter()
         self.last = self.t0
+        self.meter, self.model_last = meter, 0.0
         self.ms: dict[str, float] = {}
+        self.model_ms: dict[str, float] = {}
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.ms[stage] = self.ms.get(stage, 0.0) + (now - self.last) * 1000
-        self.last = now
+        model = self.meter.model_s - self.model_last
+        self.model_ms[stage] = round(self.model_ms.get(stage, 0.0) + model * 1000, 3)
+        self.last, self.model_last = now, self.meter.model_s
 
     def total(self, meter: Meter) -> dict[str, float]:
         self.ms["model"] = meter.model_s * 1000
@@ -49,9 +54,11 @@ def run(
 ) -> Compression:
     """`prepared`: prepare(scorer, spec) when the caller ran it already (the service does, for its
     limits), so the prompt is tokenised once."""
-    clock, meter = _Clock(), Meter()
+    meter = Meter()
+    clock = _Clock(meter)
     if prepared is not None:  # tokenised before this call: counted as this request's tokenize stage
         clock.t0 -= prepared.ms / 1000
+        clock.ms["tokenize"] = prepared.ms
 
     def checkpoint() -> None:
         if should_stop is not None and should_stop():
@@ -111,6 +118,8 @@ def run(
         outcome(dict(cut.kept_texts), kept.ranks),
         meter.forwarded_tokens,
         clock.total(meter),
+        model_calls=meter.forward_passes,
+        model_ms=clock.model_ms,
     )
     if spec.return_labels:
         decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))
