@@ -228,7 +228,7 @@ def plot(cells: list[dict], out: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     colors = dict(zip(STAGES, ("#8c8c8c", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"), strict=True))
-    fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(cells)))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * len(cells)))
     labels = []
     for y, c in enumerate(cells):
         labels.append(f"{c['config']} {c['size']}")
@@ -244,7 +244,7 @@ def plot(cells: list[dict], out: Path, title: str) -> None:
     ax.set_xlabel("ms per request (solid: model passes; hatched: everything else)")
     ax.set_title(title, fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=col) for col in colors.values()]
-    ax.legend(handles, STAGES, fontsize=7, loc="lower right")
+    ax.legend(handles, STAGES, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.32), ncol=len(STAGES))
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
