@@ -15,8 +15,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
-from compressors.pipelines import Prepared, prepare
 from compressors.labels import attach_labels
+from compressors.pipelines import Prepared, prepare
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind
@@ -196,6 +196,8 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prepared, life: Lifecy
         queue_ms=round(ticket.queue_s * 1000, 2),
         inference_ms=round(ticket.inference_s * 1000, 2),
         scored_tokens=result.scored_tokens,
+        model_calls=result.model_calls,
+        model_ms_by_stage=result.model_ms,
     )
     if life.settings.log_prompts:
         info.update(prompt=prompt.text, compressed_prompt=result.compressed_prompt)
