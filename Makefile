@@ -71,7 +71,7 @@ bench-gsm8k: setup
 	$(PY) -m bench.gsm8k --url $(BENCH_URL)
 
 # Speed benchmarks (bench/README.md): each starts what it needs; one model at a time. Resumable; --quick smoke.
-.PHONY: bench-speed bench-quant bench-throughput bench-memory bench-gpu-dry
+.PHONY: bench-speed bench-quant bench-throughput bench-memory bench-overhead bench-invariance bench-gpu-dry
 bench-speed: setup bench-reference-setup
 	$(PY) -m bench.speed $(BENCH_SPEED_ARGS)
 
@@ -83,6 +83,14 @@ bench-throughput: setup
 
 bench-memory: setup
 	$(PY) -m bench.memory $(BENCH_MEMORY_ARGS)
+
+# The pipeline's own cost (total - model time) on a tiny model; add BENCH_OVERHEAD_ARGS="--compare DIR".
+bench-overhead: setup
+	$(PY) -m bench.overhead --plot docs/img/overhead.png $(BENCH_OVERHEAD_ARGS)
+
+# Byte-identical outputs: 8 NQ-20 prompts on the embedded model, serial vs concurrency 8.
+bench-invariance: setup
+	$(PY) -m bench.invariance $(BENCH_INVARIANCE_ARGS)
 
 bench-gpu-dry: setup
 	$(PY) -m bench.gpu --dry-run

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
-from compressors.budget import assemble
 from compressors.labels import attach_labels
+from compressors.pipelines import Prepared, prepare
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind
@@ -28,20 +28,7 @@ log = logging.getLogger("terse.compute")
 CLIENT_CLOSED = 499  # nginx's status for "the client went away"; only ever logged
 
 
-@dataclass
-class Prompt:
-    text: str
-    tokens: int
-    context_tokens: list[int]
-
-
-def measure(scorer, spec: CompressionSpec) -> Prompt:
-    """The uncompressed prompt, assembled as the pipelines assemble their output, and its token counts."""
-    text = assemble(spec.instruction, spec.context, spec.question)
-    return Prompt(text, scorer.count(text), [scorer.count(c) for c in spec.context])
-
-
-def unchanged(spec: CompressionSpec, prompt: Prompt, reason: str, elapsed_ms: float) -> Compression:
+def unchanged(spec: CompressionSpec, prompt: Prepared, reason: str, elapsed_ms: float) -> Compression:
     contexts = [
         ContextOutcome(i, True, c, n, n, None)
         for i, (c, n) in enumerate(zip(spec.context, prompt.context_tokens, strict=True))
@@ -50,20 +37,20 @@ def unchanged(spec: CompressionSpec, prompt: Prompt, reason: str, elapsed_ms: fl
         attach_labels(contexts, spec.context, None)
     return Compression(
         prompt.text,
-        prompt.tokens,
-        prompt.tokens,
+        prompt.original_tokens,
+        prompt.original_tokens,
         spec.resolved_method(),
         contexts,
         0,
-        {"total": round(elapsed_ms, 3)},
+        {"model": 0.0, "total": round(elapsed_ms, 3)},
         skipped=True,
         skipped_reason=reason,
     )
 
 
-def _run_pipeline(scheduler: Scheduler, ticket: Ticket, spec: CompressionSpec) -> Compression:
+def _run_pipeline(scheduler: Scheduler, ticket: Ticket, spec: CompressionSpec, prompt: Prepared) -> Compression:
     try:
-        return compress(scheduler.bind(ticket), spec, should_stop=ticket.should_stop)
+        return compress(scheduler.bind(ticket), spec, should_stop=ticket.should_stop, prepared=prompt)
     finally:
         scheduler.close(ticket)
 
@@ -122,31 +109,32 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
         raise _failure(e) from None
     loop = asyncio.get_running_loop()
 
-    counting = loop.run_in_executor(life.pool, measure, life.scorer, spec)
+    # Tokenised once: the limits below and the pipeline read the same Prepared.
+    counting = loop.run_in_executor(life.pool, prepare, life.scorer, spec)
     outcome = await _wait(counting, request, timeout_at)
     if outcome != "done":
         if outcome == "gone":
             return _gone(info)
         raise _timeout()
     try:
-        prompt: Prompt = counting.result()
+        prompt: Prepared = counting.result()
     except Exception as e:
         raise _failure(e) from None
-    info["input_tokens"] = prompt.tokens
-    if prompt.tokens > settings.max_input_tokens:
+    info["input_tokens"] = prompt.original_tokens
+    if prompt.original_tokens > settings.max_input_tokens:
         raise Kind.TOO_MANY_TOKENS(
-            f"prompt has {prompt.tokens} tokens, over the limit of {settings.max_input_tokens}",
-            details={"tokens": prompt.tokens, "limit": settings.max_input_tokens},
+            f"prompt has {prompt.original_tokens} tokens, over the limit of {settings.max_input_tokens}",
+            details={"tokens": prompt.original_tokens, "limit": settings.max_input_tokens},
         )
 
     ticket = Ticket(info.get("request_id", ""))
-    if prompt.tokens < spec.min_tokens:
+    if prompt.original_tokens < spec.min_tokens:
         result = unchanged(spec, prompt, "min_tokens", (time.monotonic() - t0) * 1000)
     elif deadline is not None and time.monotonic() >= deadline:
         result = unchanged(spec, prompt, "deadline", (time.monotonic() - t0) * 1000)
     else:
         ticket = scheduler.open(info.get("request_id", ""))
-        work = loop.run_in_executor(life.pool, _run_pipeline, scheduler, ticket, spec)
+        work = loop.run_in_executor(life.pool, _run_pipeline, scheduler, ticket, spec, prompt)
         outcome = await _wait(work, request, min(timeout_at, deadline or timeout_at))
         if outcome == "gone":
             ticket.cancel("disconnected")
@@ -178,7 +166,7 @@ def _timeout() -> ApiError:
     return Kind.TIMEOUT("compression did not finish within TERSE_REQUEST_TIMEOUT_S; it was cancelled")
 
 
-def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycle, info: dict) -> Response:
+def _respond(result: Compression, ticket: Ticket, prompt: Prepared, life: Lifecycle, info: dict) -> Response:
     key = info.get("key", ANONYMOUS)
     life.metrics.observe_compression(
         key,
@@ -214,6 +202,8 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycl
         queue_ms=round(ticket.queue_s * 1000, 2),
         inference_ms=round(ticket.inference_s * 1000, 2),
         scored_tokens=result.scored_tokens,
+        model_calls=result.model_calls,
+        model_ms_by_stage=result.model_ms,
     )
     if life.settings.log_prompts:
         info.update(prompt=prompt.text, compressed_prompt=result.compressed_prompt)

@@ -38,7 +38,8 @@ BATCH_TOKEN_BUCKETS = tuple(float(2**i) for i in range(4, 17))  # 16 .. 65536
 BATCH_SIZE_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 RATIO_BUCKETS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 # The pipelines' stage names (Compression.timings_ms); a stage not listed gets its series on first use.
-STAGES = ("tokenize", "ranking", "sentence_filter", "token_level", "selection", "total")
+# `model`: the part of the total spent in the model's forward passes, output head and retriever.
+STAGES = ("tokenize", "ranking", "sentence_filter", "token_level", "selection", "model", "total")
 
 
 class Metrics:

@@ -187,7 +187,11 @@ class CompressResponse(BaseModel):
     contexts: list[ContextResult]
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str
-    timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
+    timings_ms: dict[str, float] = Field(
+        description="Per-stage wall time (tokenize, ranking, token_level, selection, total, ...) and "
+        "`model`: the part of total spent in model forward passes, the output head and the retriever "
+        "(total - model is the pipeline's own cost).",
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="Things the caller should know, e.g. protected text alone over the token budget.",

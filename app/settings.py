@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="How long the worker waits to fill a batch when others are in flight."
     )
-    batching: bool = Field(True, description="Cross-request batching (on/off; off for benchmarks).")
+    batching: bool | None = Field(
+        None,
+        description="Merge concurrent requests' model calls: default on with CUDA, off on CPU (there it bought "
+        "nothing, and each request's output stays byte-identical whatever runs beside it).",
+    )
     release_memory: bool = Field(
         True,
         description="On glibc: give freed heap pages back to the OS once the model has been idle 0.25 s, "

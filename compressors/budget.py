@@ -29,8 +29,12 @@ class Budget:
         return abs(achieved - self.target_tokens) <= max(tolerance * self.target_tokens, slack_tokens)
 
 
-def plan_budget(count, instruction: str, contexts: list[str], question: str, rate: float, target: int | None):
-    original = count(assemble(instruction, contexts, question))
+def plan_budget(
+    count, instruction: str, contexts: list[str], question: str, rate: float, target: int | None, original=None
+) -> Budget:
+    """`original`: the assembled prompt's token count, when the caller has it already."""
+    if original is None:
+        original = count(assemble(instruction, contexts, question))
     wanted = target if target is not None else max(1, round(rate * original))
     wanted = min(wanted, original)
     fixed = count(assemble(instruction, [], question)) + (2 if instruction or question else 0)

@@ -135,6 +135,8 @@ class Compression:
     skipped: bool = False
     skipped_reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    model_calls: int = 0  # forward passes (a batch of sequences is one)
+    model_ms: dict[str, float] = field(default_factory=dict)  # timings_ms["model"] split by stage
 
     @property
     def rate(self) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from .budget import SEPARATOR
@@ -17,16 +18,29 @@ from .scorer import Meter
 from .units import Segmented
 
 
-def unit_means(seg: Segmented, token_values: torch.Tensor) -> list[float]:
-    vals = token_values.tolist()
-    return [sum(vals[a:b]) / max(b - a, 1) for a, b in seg.unit_tokens]
+def _spans(seg: Segmented) -> tuple[np.ndarray, np.ndarray]:
+    spans = np.asarray(seg.unit_tokens, dtype=np.int64).reshape(-1, 2)
+    return spans[:, 0], spans[:, 1]
 
 
-def unit_peaks(seg: Segmented, token_values: torch.Tensor) -> list[float]:
+def unit_means(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
+    a, b = _spans(seg)
+    csum = np.concatenate([[0.0], np.cumsum(token_values.double().numpy())])
+    return (csum[b] - csum[a]) / np.maximum(b - a, 1)
+
+
+def unit_peaks(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
     """A unit's most surprising token: a name or a number is only as predictable as its least
     predictable piece (SmolLM2 spells "1955" as five tokens, four of them easy)."""
-    vals = token_values.tolist()
-    return [max(vals[a:b], default=0.0) for a, b in seg.unit_tokens]
+    a, b = _spans(seg)
+    if not len(a):
+        return np.zeros(0)
+    vals = np.append(token_values.double().numpy(), -np.inf)  # the sentinel pads short units
+    width = int((b - a).max(initial=1))
+    idx = np.minimum(a[:, None] + np.arange(width)[None, :], len(vals) - 1)
+    inside = idx < b[:, None]
+    peaks = np.where(inside, vals[idx], -np.inf).max(axis=1)
+    return np.where(b > a, peaks, 0.0)
 
 
 def importance(
@@ -44,21 +58,23 @@ def importance(
     with its context. `upto` limits the sentence statistics to units already scored."""
     surprise = unit_peaks(seg, cond_nll)
     if local_nll is None or sentence_of is None or relevance_weight == 0:
-        return surprise
+        return surprise.tolist()
     gain = unit_means(seg, local_nll - cond_nll)
     n = len(seg) if upto is None else upto
-    sums: dict[int, list[float]] = {}
-    for i in range(n):
-        sums.setdefault(sentence_of[i], []).append(gain[i])
-    means = {k: sum(v) / len(v) for k, v in sums.items()}
-    vals = list(means.values())
-    mu = sum(vals) / len(vals) if vals else 0.0
-    sd = (sum((x - mu) ** 2 for x in vals) / len(vals)) ** 0.5 if vals else 0.0
-    sd = sd or 1.0
-    return [
-        surprise[i] + relevance_weight * (means.get(sentence_of[i], mu) - mu) / sd if i < n else surprise[i]
-        for i in range(len(seg))
-    ]
+    sent = np.asarray(sentence_of, dtype=np.int64)
+    if n == 0:
+        return surprise.tolist()
+    sums = np.bincount(sent[:n], weights=gain[:n], minlength=int(sent.max(initial=0)) + 1)
+    counts = np.bincount(sent[:n], minlength=len(sums))
+    seen = counts > 0
+    means = sums[seen] / counts[seen]
+    mu = means.mean()
+    sd = means.std() or 1.0
+    per_sentence = np.full(len(sums), mu)
+    per_sentence[seen] = sums[seen] / counts[seen]
+    relevance = relevance_weight * (per_sentence[sent] - mu) / sd
+    relevance[n:] = 0.0
+    return (surprise + relevance).tolist()
 
 
 def best_first(scores: list[float]) -> list[int]:
@@ -141,8 +157,15 @@ def iterative_nll(
             spans = seg.unit_tokens[u0:u1]
             forced = seg.forced[u0:u1] if seg.forced_mask() else None
             keep = keep_top(scores, [b - a for a, b in spans], rate, forced=forced)
-            kept_tokens = {t for (a, b), k in zip(spans, keep, strict=True) if k for t in range(a, b)}
-            dropped = {t for (a, b), k in zip(spans, keep, strict=True) if not k for t in range(a, b)}
-            stream.hide([base + t for t in sorted(dropped - kept_tokens)])
+            # a token shared by a kept and a dropped unit stays visible
+            first, last = spans[0][0], spans[-1][1]
+            shown = np.zeros(last - first, dtype=np.int32)
+            for (a, b), k in zip(spans, keep, strict=True):
+                shown[a - first : b - first] += 1 if k else 0
+            dropped = np.zeros(last - first, dtype=bool)
+            for (a, b), k in zip(spans, keep, strict=True):
+                if not k:
+                    dropped[a - first : b - first] = True
+            stream.hide((np.flatnonzero(dropped & (shown == 0)) + base + first).tolist())
         results.append(cond)
     return results

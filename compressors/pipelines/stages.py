@@ -1,0 +1,217 @@
+"""The stages of the coarse-to-fine flow, each a function from frozen inputs to a frozen result, so a
+stage can be timed, profiled and tested alone: prepare (tokenise once, plan the budget) -> coarse
+(rank and cut documents) -> sentence filter (optional) -> rates (per-document keep rates, output
+order) -> token scores (iterative token-level compression) -> select (the exact-budget cut)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from .. import budget as B
+from ..ranking import rank
+from ..ranking.rerank import rerank_kept
+from ..scorer import Meter
+from ..selection import select_units
+from ..sentences import sentence_filter, sentence_of_units
+from ..spec import CompressionSpec
+from ..tokens import importance, iterative_nll
+from ..units import Segmented, segment
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    name: str
+    default_ranker: str
+    question_aware_tokens: bool  # contrastive perplexity, question as the stream's prefix
+    dynamic_ratio: bool
+    relevance_weight: float = 4.0  # sentence question-relevance vs token surprise (tokens.importance)
+
+
+# -- prepare --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prepared:
+    """The request tokenised once: what the service checks (413, min_tokens) and every stage reads."""
+
+    instruction: str
+    question: str
+    docs: tuple[str, ...]
+    segs: tuple[Segmented, ...]
+    text: str  # the uncompressed prompt, assembled as the output is
+    budget: B.Budget
+    ms: float = 0.0  # how long preparing took
+
+    @property
+    def original_tokens(self) -> int:
+        return self.budget.original_tokens
+
+    @property
+    def context_tokens(self) -> list[int]:
+        return [len(s.token_ids) for s in self.segs]
+
+
+def prepare(scorer, spec: CompressionSpec) -> Prepared:
+    t0 = time.perf_counter()
+    docs = tuple(spec.context)
+    segs = tuple(segment(d, scorer.tokenizer, spec.protection(i)) for i, d in enumerate(docs))
+    text = B.assemble(spec.instruction, list(docs), spec.question)
+    original = scorer.count(text)
+    budget = B.plan_budget(
+        scorer.count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
+    )
+    return Prepared(spec.instruction, spec.question, docs, segs, text, budget, (time.perf_counter() - t0) * 1000)
+
+
+# -- coarse ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Coarse:
+    """Documents kept by the coarse cut, best first; every document's rank (None: not ranked); the
+    question-free NLL of the documents a ranker scored anyway; the documents' units after it (the
+    sentence filter may replace them)."""
+
+    chosen: tuple[int, ...]
+    ranks: Mapping[int, int] | None
+    local_nll: Mapping[int, torch.Tensor]
+    segs: tuple[Segmented, ...]
+    scores: list[float] | None = None  # the coarse ranker's score per document (None: no ranking ran)
+
+
+def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, meter: Meter, checkpoint) -> Coarse:
+    """Coarse-grained compression: rank documents, keep the best up to the (slackened) budget."""
+    if len(prep.docs) <= 1:
+        return Coarse((0,), None, {}, prep.segs)
+    checkpoint()
+    ids = [s.token_ids for s in prep.segs]
+    ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
+    order = ranking.order()
+    lengths = [len(x) for x in ids]
+    forced = [*spec.force_context_ids, *(i for i, s in enumerate(prep.segs) if s.pinned)]  # caller-protected text
+    chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
+    local = dict(ranking.local_nll or {})
+    if ranking.rerank_kept:
+        checkpoint()
+        want_local = contrastive(spec, cfg, prep.question) and not spec.sentence_filter  # the filter changes docs
+        chosen, local = rerank_kept(scorer, ids, prep.question, chosen, ranking.scores, meter, local=want_local)
+        order = chosen + [o for o in order if o not in chosen]
+    return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, prep.segs, ranking.scores)
+
+
+def contrastive(spec: CompressionSpec, cfg: MethodConfig, question: str) -> bool:
+    return cfg.question_aware_tokens and spec.condition_compare and bool(question.strip())
+
+
+# -- sentence filter ------------------------------------------------------------------------------
+def filter_sentences(scorer, prep: Prepared, kept: Coarse, meter: Meter) -> Coarse:
+    """Drop whole low-value sentences inside the chosen documents; their NLLs no longer apply."""
+    segs = sentence_filter(scorer, list(kept.segs), list(kept.chosen), prep.question, prep.budget.context_tokens, meter)
+    return Coarse(kept.chosen, kept.ranks, {}, tuple(segs), kept.scores)
+
+
+# -- rates ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rates:
+    """The kept documents in output order, with their units and keep rates; tau the overall rate."""
+
+    order: tuple[int, ...]
+    segs: tuple[Segmented, ...]
+    rates: tuple[float, ...]
+    tau: float
+
+
+def rates(prep: Prepared, kept: Coarse, spec: CompressionSpec, cfg: MethodConfig) -> Rates:
+    """tau overall, spread by rank when the dynamic ratio is on."""
+    kept_len = sum(len(kept.segs[i].token_ids) for i in kept.chosen) or 1
+    tau = min(1.0, prep.budget.context_tokens / kept_len)
+    by_rank = B.dynamic_rates(len(kept.chosen), tau, spec.dynamic_ratio if cfg.dynamic_ratio else 0.0)
+    rate_of = dict(zip(kept.chosen, by_rank, strict=True))
+    order = tuple(B.reorder(list(kept.chosen), spec.reorder))
+    return Rates(order, tuple(kept.segs[i] for i in order), tuple(rate_of[i] for i in order), tau)
+
+
+# -- token scores ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-unit importance of each document in output order (higher: keep first)."""
+
+    scores: tuple[list[float], ...]
+
+
+def token_scores(
+    scorer,
+    prep: Prepared,
+    kept: Coarse,
+    plan: Rates,
+    spec: CompressionSpec,
+    cfg: MethodConfig,
+    meter: Meter,
+    checkpoint,
+) -> TokenScores:
+    """Iterative token-level compression, contrastive when the method asks for it."""
+    question, instruction = prep.question, prep.instruction
+    local = None
+    if contrastive(spec, cfg, question):
+        known = dict(kept.local_nll)
+        missing = [i for i in plan.order if i not in known]
+        if missing:
+            checkpoint()
+            known.update(zip(missing, scorer.nll([kept.segs[i].token_ids for i in missing], meter=meter), strict=True))
+        local = [known[i] for i in plan.order]
+    prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
+    prefix_ids = scorer.encode(prefix + B.SEPARATOR) if prefix else []
+    sentences = [sentence_of_units(s) for s in plan.segs] if local or spec.keep_last_sentences else None
+    if plan.tau < 1.0:
+        cond = iterative_nll(
+            scorer,
+            list(plan.segs),
+            list(plan.rates),
+            prefix_ids=prefix_ids,
+            local=local,
+            relevance_weight=cfg.relevance_weight,
+            sentences=sentences,
+            window=spec.window_tokens,
+            meter=meter,
+            should_stop=checkpoint,
+        )
+        scores = [
+            importance(s, c, local[k] if local else None, cfg.relevance_weight, sentences[k] if sentences else None)
+            for k, (s, c) in enumerate(zip(plan.segs, cond, strict=True))
+        ]
+    else:
+        scores = [[0.0] * len(s) for s in plan.segs]
+    if spec.keep_last_sentences > 0:
+        scores = [keep_last_first(st, sc, spec.keep_last_sentences) for st, sc in zip(sentences, scores, strict=True)]
+    return TokenScores(tuple(scores))
+
+
+def keep_last_first(sentence: list[int], scores: list[float], n: int) -> list[float]:
+    """The units of the document's last n sentences (`sentence`: each unit's sentence index) outrank
+    every other unit, so the final cut keeps them first (the reference's keep_last_sentence)."""
+    last = set(sorted(set(sentence))[-n:])
+    return [float("inf") if sentence[i] in last else x for i, x in enumerate(scores)]
+
+
+# -- select ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """The final cut: per document in output order, each unit's keep decision (and its score in
+    TokenScores); the assembled prompt and its exact token count; kept text by document index."""
+
+    keeps: tuple[list[bool], ...]
+    prompt: str
+    tokens: int
+    kept_texts: Mapping[int, str]
+
+
+def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores) -> Selection:
+    def render(keeps: list[list[bool]]) -> str:
+        texts = [t for s, k in zip(plan.segs, keeps, strict=True) if (t := s.join(k))]
+        return B.assemble(prep.instruction, texts, prep.question)
+
+    keeps, prompt, n_tokens = select_units(
+        list(plan.segs), list(scored.scores), list(plan.rates), render, scorer.count, prep.budget.target_tokens
+    )
+    kept_texts = {i: t for i, s, k in zip(plan.order, plan.segs, keeps, strict=True) if (t := s.join(k))}
+    return Selection(tuple(keeps), prompt, n_tokens, kept_texts)
