@@ -96,6 +96,12 @@ def _failure(e: BaseException) -> ApiError:
 
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
+    if (bad := req.input_error()) is not None:
+        raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
+    if req.messages is not None:  # a chat: app/chat.py
+        from . import chat
+
+        return await chat.handle(request, req, life)
     info = request.scope.setdefault("terse", {})
     life.require_ready()
     if not life.admission.try_acquire():
