@@ -199,6 +199,8 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prompt, life: Lifecycl
         skipped_reason=result.skipped_reason,
         contexts=[vars(c) for c in result.contexts],
         scored_tokens=result.scored_tokens,
+        scorer_original_tokens=(result.scorer_tokens or (result.original_tokens,))[0],
+        scorer_compressed_tokens=(result.scorer_tokens or (0, result.compressed_tokens))[1],
         model=life.scorer.info.model,
         timings_ms=result.timings_ms,
     )

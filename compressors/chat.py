@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .budget import SEPARATOR, assemble
+from .counting import counter
 from .pipelines import compress
 from .spec import CompressionSpec
 
@@ -249,10 +250,10 @@ def compress_chat(
     should_stop: Callable[[], bool] | None = None,
 ) -> ChatCompression:
     """Compress a chat: plan it, run one spec per compressed message (in chat order), rebuild it.
-    `template` carries the method knobs (method, ranker, window...); `count` the token counter of
-    budgets and reported counts (default: the scorer's)."""
-    count = count or scorer.count
+    `template` carries the method knobs (method, ranker, window, count_with...); `count` the token
+    counter of budgets and reported counts (default: template.count_with's)."""
     template = template or CompressionSpec(context=[])
+    count = count or counter(template.count_with, scorer)
     chat = plan(messages, options, count)
     heads: dict[int, list[str]] = {}
     scored, timings = 0, {"total": 0.0}

@@ -29,6 +29,7 @@ class CompressionSpec:
     keep_last_sentences: int = 0  # the last N sentences of each kept document are kept first
     window_tokens: int = 200
     min_tokens: int = 0
+    count_with: str = "scorer"  # the tokens of budgets and counts: scorer | cl100k_base | a tokenizer.json path
 
     def resolved_method(self) -> Method:
         if self.method:
@@ -57,6 +58,7 @@ class Compression:
     timings_ms: dict[str, float]
     skipped: bool = False
     skipped_reason: str | None = None
+    scorer_tokens: tuple[int, int] | None = None  # (original, compressed) in scorer tokens when count_with differs
 
     @property
     def rate(self) -> float:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import budget as B
+from ..counting import SCORER, counter
 from ..ranking import rank
 from ..ranking.base import Ranking
 from ..ranking.rerank import rerank_kept
@@ -66,7 +67,8 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     docs = list(spec.context)
     instruction, question = spec.instruction, spec.question
     segs = [segment(d, scorer.tokenizer) for d in docs]
-    budget = B.plan_budget(scorer.count, instruction, docs, question, spec.rate, spec.target_tokens)
+    count = counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
+    budget = B.plan_budget(count, instruction, docs, question, spec.rate, spec.target_tokens)
     clock.lap("tokenize")
 
     def outcome(kept_texts: dict[int, str], ranks: dict[int, int] | None) -> list[ContextOutcome]:
@@ -76,7 +78,7 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
                 i in kept_texts,
                 kept_texts.get(i, ""),
                 len(segs[i].token_ids),
-                scorer.count(kept_texts[i]) if i in kept_texts else 0,
+                count(kept_texts[i]) if i in kept_texts else 0,
                 ranks.get(i) if ranks else None,
             )
             for i in range(len(docs))
@@ -173,9 +175,12 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
     def render(keeps: list[list[bool]]) -> str:
         return B.assemble(instruction, [t for s, k in zip(out_segs, keeps, strict=True) if (t := s.join(k))], question)
 
-    keeps, prompt, n_tokens = select_units(out_segs, scores, out_rates, render, scorer.count, budget.target_tokens)
+    keeps, prompt, n_tokens = select_units(out_segs, scores, out_rates, render, count, budget.target_tokens)
     kept_texts = {i: t for i, s, k in zip(out_order, out_segs, keeps, strict=True) if (t := s.join(k))}
     clock.lap("selection")
+    in_scorer_tokens = None
+    if spec.count_with != SCORER:  # the compute side stays in the response
+        in_scorer_tokens = (scorer.count(B.assemble(instruction, docs, question)), scorer.count(prompt))
     return Compression(
         prompt,
         budget.original_tokens,
@@ -184,4 +189,5 @@ def run(scorer, spec: CompressionSpec, cfg: MethodConfig, should_stop: Callable[
         outcome(kept_texts, ranks),
         meter.forwarded_tokens,
         clock.total(),
+        scorer_tokens=in_scorer_tokens,
     )

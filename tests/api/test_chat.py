@@ -172,3 +172,19 @@ def test_headroom_alias_compresses_history_question_free(client):
     assert [s["action"] for s in out["message_stats"]] == ["compressed", "compressed"]
     assert set(out) >= {"messages", "tokens_before", "tokens_after", "compression_ratio"}
     assert out["tokens_after"] < out["tokens_before"]
+
+
+def test_count_with_cl100k_reports_both_counts(client):
+    body = {"context": [text(20, 80), text(21, 80)], "rate": 0.4, "count_with": "cl100k_base"}
+    out = client.post("/v1/compress", json=body).json()
+    assert out["scorer_original_tokens"] != out["original_tokens"]
+    assert out["compressed_tokens"] == pytest.approx(0.4 * out["original_tokens"], rel=0.06)
+    plain = client.post("/v1/compress", json={**body, "count_with": "scorer"}).json()
+    assert plain["scorer_original_tokens"] == plain["original_tokens"]
+    assert plain["scorer_compressed_tokens"] == plain["compressed_tokens"]
+
+
+@pytest.mark.parametrize("value", ["gpt2", "relative/tokenizer.json", "/etc/passwd"])
+def test_count_with_names_a_known_counter(client, value):
+    r = client.post("/v1/compress", json={"context": "x", "count_with": value})
+    assert_error(r, 422, "validation_error", "count_with")

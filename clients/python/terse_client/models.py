@@ -184,6 +184,13 @@ class CompressRequest(BaseModel):
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
     )
+    count_with: str = Field(
+        "scorer",
+        max_length=1000,
+        description="The tokens budgets, `target_tokens` and the reported counts are in: `scorer` (the scorer's "
+        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the absolute path of a "
+        "`tokenizer.json` on the server. The token limit (413) stays in scorer tokens.",
+    )
     deadline_ms: int | None = Field(
         None,
         gt=0,
@@ -223,8 +230,10 @@ class ContextResult(BaseModel):
 
 class CompressResponse(Answer):
     compressed_prompt: str = Field(description="Instruction, kept documents and question, joined by blank lines.")
-    original_tokens: int = Field(description="Scorer tokens of the uncompressed prompt assembled the same way.")
-    compressed_tokens: int = Field(description="Scorer tokens of compressed_prompt.")
+    original_tokens: int = Field(
+        description="Tokens (of `count_with`) of the uncompressed prompt assembled the same way."
+    )
+    compressed_tokens: int = Field(description="Tokens (of `count_with`) of compressed_prompt.")
     rate: float = Field(description="compressed_tokens / original_tokens.")
     ratio: float = Field(description="original_tokens / compressed_tokens.")
     method: Method
@@ -236,6 +245,10 @@ class CompressResponse(Answer):
     )
     contexts: list[ContextResult]
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
+    scorer_original_tokens: int | None = Field(
+        None, description="original_tokens in scorer tokens (they differ with `count_with`)."
+    )
+    scorer_compressed_tokens: int | None = Field(None, description="compressed_tokens in scorer tokens.")
     model: str
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
 
