@@ -4,6 +4,7 @@ settings table documents each one; the field descriptions here are the source of
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -99,6 +100,12 @@ class Settings(BaseSettings):
     def variables(cls) -> dict[str, str]:
         """TERSE_* variable -> field name."""
         return {f"{PREFIX}{name.upper()}": name for name in cls.model_fields}
+
+    @field_validator("chat_roles", mode="before")
+    @classmethod
+    def _roles_json(cls, v: object) -> object:
+        """`--chat-roles` hands the JSON text over as it is; the environment is parsed by pydantic-settings."""
+        return json.loads(v) if isinstance(v, str) else v
 
     def batch_tokens(self, device: str) -> int:
         if self.max_batch_tokens is not None:
