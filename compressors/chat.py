@@ -261,6 +261,9 @@ def compress_chat(
         texts = [p.head for p in chat.pieces[i]]
         # A piece that is all question (a part after the split) has an empty head: nothing to compress.
         live = [k for k, t in enumerate(texts) if t.strip()]
+        if not live:  # whitespace only: nothing a model could keep or drop
+            chat.stats[i].action, chat.stats[i].reason, chat.stats[i].rate = "skipped", "no_text", None
+            continue
         spec = message_spec([texts[k] for k in live], chat.question, rate, template, count)
         result = compress(scorer, spec, should_stop=should_stop)
         scored += result.scored_tokens

@@ -124,3 +124,10 @@ def test_compress_chat_keeps_keys_parts_system_and_question(tiny_llama):
     kept = sum(s.tokens_after for s in out.stats if s.action == "compressed") - tiny_llama.count(QUESTION)
     asked = sum(s.tokens_before for s in out.stats if s.action == "compressed") - tiny_llama.count(QUESTION)
     assert kept / asked == pytest.approx(0.4, abs=0.08)
+
+
+def test_whitespace_only_text_is_left_alone(tiny_llama):
+    chat = [{"role": "user", "content": "   \n\t  "}, {"role": "user", "content": QUESTION}]
+    out = compress_chat(tiny_llama, chat, ChatOptions(min_tokens=0))
+    assert out.messages == chat
+    assert [(s.action, s.reason) for s in out.stats] == [("skipped", "no_text"), ("kept", "question")]
