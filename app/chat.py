@@ -33,11 +33,12 @@ class _TooLarge(Exception):
         self.tokens = tokens
 
 
-def role_policies(*layers: Mapping[str, RoleRule] | None) -> dict[str, RolePolicy]:
+def role_policies(*layers: Mapping[str, RoleRule | dict] | None) -> dict[str, RolePolicy]:
     """Settings, then request: later layers win, role by role."""
     out: dict[str, RolePolicy] = {}
     for layer in layers:
         for role, rule in (layer or {}).items():
+            rule = RoleRule.model_validate(rule) if isinstance(rule, dict) else rule
             out[role] = RolePolicy(rule.action, rule.rate)
     return out
 

@@ -14,8 +14,6 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .schemas import RoleRule
-
 # Batch token budget when TERSE_MAX_BATCH_TOKENS is unset: TEI's default on a GPU; on CPU a big batch
 # only delays the requests in it, and warm-up runs at this size.
 DEFAULT_BATCH_TOKENS = {"cuda": 16384, "cpu": 2048}
@@ -69,7 +67,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field("info", description="debug, info, warning, error.")
     drain_seconds: float = Field(30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish.")
     min_tokens: int = Field(64, ge=0, description="Default `min_tokens`: shorter prompts are returned unchanged.")
-    chat_roles: dict[str, RoleRule] = Field(
+    chat_roles: dict[str, dict[str, str | float | None]] = Field(  # RoleRule's shape; app.schemas pulls torch in
         {},  # pydantic copies defaults per instance
         description='Chat policy per role over the defaults, as JSON: `{"assistant": {"action": "keep"}, '
         '"tool": {"rate": 0.3}}` (a request\'s `roles` win).',
