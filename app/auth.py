@@ -1,6 +1,7 @@
 """API keys: `TERSE_API_KEYS` is a comma-separated list or the path of a file with one entry per line
 (`#` comments allowed); an entry is `name:key` or a bare `key` (named `key-<sha256 prefix>`). When keys
-are set, every `/v1/*` and `/compress` route needs `Authorization: Bearer <key>`; the check runs in
+are set, every `/v1/*`, `/compress` and gateway route (`/beta/*`, `/headroom/*`) needs
+`Authorization: Bearer <key>` or `x-api-key: <key>` (what LiteLLM's guardrails send); the check runs in
 an ASGI middleware, before the body is read. Health, readiness, metrics and docs stay open."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def parse_keys(value: str) -> dict[str, str]:
 
 
 def protected(path: str) -> bool:
-    return path == "/compress" or path.startswith("/v1/")
+    return path == "/compress" or path.startswith(("/v1/", "/beta/", "/headroom/"))
 
 
 class KeyChecker:
@@ -84,11 +85,14 @@ class AuthMiddleware:
             if k == b"authorization":
                 header = v.decode("latin-1")
                 break
+            if k == b"x-api-key" and header is None:  # LiteLLM's guardrails send the key this way
+                header = "Bearer " + v.decode("latin-1")
         name = self.checker.check(header)
         if name is None:
             message = "missing API key" if not header else "invalid API key"
             error = Kind.UNAUTHORIZED(
-                f"{message}: send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": 'Bearer realm="terse"'}
+                f"{message}: send `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
+                headers={"WWW-Authenticate": 'Bearer realm="terse"'},
             )
             await send_error(send, error, self.on_reject)
             return

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
+from compressors.counting import SCORER
 from compressors.labels import attach_labels
 from compressors.pipelines import Prepared, prepare
 
@@ -45,6 +46,7 @@ def unchanged(spec: CompressionSpec, prompt: Prepared, reason: str, elapsed_ms: 
         {"model": 0.0, "total": round(elapsed_ms, 3)},
         skipped=True,
         skipped_reason=reason,
+        scorer_tokens=None if spec.count_with == SCORER else (prompt.scorer_tokens, prompt.scorer_tokens),
     )
 
 
@@ -88,6 +90,12 @@ def _failure(e: BaseException) -> ApiError:
 
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
+    if (bad := req.input_error()) is not None:
+        raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
+    if req.messages is not None:  # a chat: app/chat.py
+        from . import chat
+
+        return await chat.handle(request, req, life)
     info = request.scope.setdefault("terse", {})
     life.require_ready()
     if not life.admission.try_acquire():
@@ -121,10 +129,10 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
     except Exception as e:
         raise _failure(e) from None
     info["input_tokens"] = prompt.original_tokens
-    if prompt.original_tokens > settings.max_input_tokens:
+    if prompt.scorer_tokens > settings.max_input_tokens:  # a compute limit: counted in the scorer's tokens
         raise Kind.TOO_MANY_TOKENS(
-            f"prompt has {prompt.original_tokens} tokens, over the limit of {settings.max_input_tokens}",
-            details={"tokens": prompt.original_tokens, "limit": settings.max_input_tokens},
+            f"prompt has {prompt.scorer_tokens} tokens, over the limit of {settings.max_input_tokens}",
+            details={"tokens": prompt.scorer_tokens, "limit": settings.max_input_tokens},
         )
 
     ticket = Ticket(info.get("request_id", ""))
@@ -189,6 +197,8 @@ def _respond(result: Compression, ticket: Ticket, prompt: Prepared, life: Lifecy
         skipped_reason=result.skipped_reason,
         contexts=[asdict(c) for c in result.contexts],
         scored_tokens=result.scored_tokens,
+        scorer_original_tokens=(result.scorer_tokens or (result.original_tokens,))[0],
+        scorer_compressed_tokens=(result.scorer_tokens or (0, result.compressed_tokens))[1],
         model=life.scorer.info.model,
         timings_ms=result.timings_ms,
         warnings=result.warnings,

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from . import errors
 from .auth import AuthMiddleware, KeyChecker, parse_keys
 from .faults import FaultInjector
+from .guardrail import build_guardrail_router
 from .lifecycle import Lifecycle, ScorerFactory, load_configured_scorer
 from .limits import BodyLimitMiddleware
 from .logging import AccessMiddleware
@@ -52,7 +53,13 @@ def create_app(settings: Settings | None = None, scorer_factory: ScorerFactory =
     router = build_router(life)
     app.include_router(router)
     app.include_router(build_pages(settings.playground))  # `/` and the playground page
-    routes = [(r.path, {200, *(int(s) for s in r.responses)}) for r in router.routes if isinstance(r, APIRoute)]
+    gateways = build_guardrail_router(life)
+    app.include_router(gateways)
+    routes = [
+        (r.path, {200, *(int(s) for s in r.responses)})
+        for r in [*router.routes, *gateways.routes]
+        if isinstance(r, APIRoute)
+    ]
     # Added innermost first: access log (ids, timing, one line) wraps auth, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, on_reject=reject)
     app.add_middleware(AuthMiddleware, checker=checker, on_reject=reject)

@@ -17,6 +17,7 @@ from . import compute
 from .errors import Kind, error_body, error_response, responses
 from .lifecycle import Lifecycle
 from .schemas import (
+    ChatCompressResponse,
     CompressRequest,
     CompressResponse,
     HealthResponse,
@@ -59,7 +60,8 @@ def build_router(life: Lifecycle) -> APIRouter:
         return await compute.handle(request, body, life)
 
     compress_doc = {
-        "response_model": CompressResponse,
+        # The prompt form answers CompressResponse, the `messages` form ChatCompressResponse (app/chat.py).
+        "response_model": CompressResponse | ChatCompressResponse,
         "responses": responses(*COMPUTE_ERRORS, *COMPRESS_ERRORS),
         "dependencies": bearer,
         "tags": ["compression"],

@@ -4,6 +4,7 @@ settings table documents each one; the field descriptions here are the source of
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
     playground: bool = Field(
         True, description="Serve the playground page at /playground (off: 404); `/` links to it and to /docs."
     )
+    chat_roles: dict[str, dict[str, str | float | None]] = Field(  # RoleRule's shape; app.schemas pulls torch in
+        {},  # pydantic copies defaults per instance
+        description='Chat policy per role over the defaults, as JSON: `{"assistant": {"action": "keep"}, '
+        '"tool": {"rate": 0.3}}` (a request\'s `roles` win).',
+    )
+    guardrail_deadline_ms: int = Field(
+        8000,
+        gt=0,
+        description="LiteLLM guardrail: unless its params give `deadline_ms`, texts not compressed in this time "
+        "come back unchanged (`NONE`): keep it under the guardrail's timeout in LiteLLM.",
+    )
     fault_injection: Path | None = Field(
         None, description="TEST ONLY: a folder of trigger files that make model calls fail or slow (app/faults.py)."
     )
@@ -93,6 +105,12 @@ class Settings(BaseSettings):
     def variables(cls) -> dict[str, str]:
         """TERSE_* variable -> field name."""
         return {f"{PREFIX}{name.upper()}": name for name in cls.model_fields}
+
+    @field_validator("chat_roles", mode="before")
+    @classmethod
+    def _roles_json(cls, v: object) -> object:
+        """`--chat-roles` hands the JSON text over as it is; the environment is parsed by pydantic-settings."""
+        return json.loads(v) if isinstance(v, str) else v
 
     def batch_tokens(self, device: str) -> int:
         if self.max_batch_tokens is not None:

@@ -42,6 +42,7 @@ class CompressionSpec:
     protected_spans: list[str | tuple[int, int, int] | dict] = field(default_factory=list)
     structure: Literal["atomic", "keep"] = "atomic"  # code blocks and inline code: dropped whole, or kept
     format: Literal["text", "json"] = "text"  # json: each context is a JSON document; only string values shrink
+    count_with: str = "scorer"  # the tokens of budgets and counts: scorer | cl100k_base | a tokenizer.json path
 
     def __post_init__(self) -> None:
         patterns = [p for p in self.protected_spans if isinstance(p, str)]
@@ -137,6 +138,7 @@ class Compression:
     warnings: list[str] = field(default_factory=list)
     model_calls: int = 0  # forward passes (a batch of sequences is one)
     model_ms: dict[str, float] = field(default_factory=dict)  # timings_ms["model"] split by stage
+    scorer_tokens: tuple[int, int] | None = None  # (original, compressed) in scorer tokens when count_with differs
 
     @property
     def rate(self) -> float:

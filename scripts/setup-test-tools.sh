@@ -7,6 +7,8 @@
 #   tests/deploy/crd/node_modules  `npm ci` from its package-lock.json (pinned): Prometheus Operator and KEDA CRD schemas
 #   chromium, chromedriver         Debian's `chromium` and `chromium-driver`, for the playground's browser
 #                                  test (tests/api/test_playground_browser.py; Selenium drives them, no downloads)
+#   .venv-litellm                  a LiteLLM proxy (litellm[proxy], pinned) in its own virtualenv (its pins
+#                                  are not ours), for tests/api/test_litellm_gateway.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,5 +42,16 @@ if ! cmp -s "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock" 2>/dev/null
   cp "$CRD/package-lock.json" "$CRD/node_modules/.terse-lock"
 fi
 
+# LiteLLM proxy: 1.106.12 is the newest release whose `proxy` extra resolves from the package index.
+# Reinstalled only when the pinned version changes (the stamp names it).
+LITELLM_VERSION=1.106.12
+LITELLM_VENV="${LITELLM_VENV:-.venv-litellm}"
+if [ ! -f "$LITELLM_VENV/.terse-litellm-$LITELLM_VERSION" ]; then
+  rm -rf "$LITELLM_VENV"
+  "${PYTHON:-python3}" -m venv "$LITELLM_VENV"
+  "$LITELLM_VENV/bin/pip" install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
+  touch "$LITELLM_VENV/.terse-litellm-$LITELLM_VERSION"
+fi
+
 echo "terse test tools: promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}'), node $(node --version)," \
-  "chromedriver $(chromedriver --version | awk '{print $2}')"
+  "chromedriver $(chromedriver --version | awk '{print $2}'), litellm $LITELLM_VERSION"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ..budget import assemble
+from ..counting import SCORER
 from ..labels import attach_labels
 from ..protection import protected_over_budget
 from ..scorer import Meter
@@ -69,6 +70,8 @@ def run(
     clock.lap("tokenize")
     budget = prep.budget
 
+    count = prep.count or scorer.count
+
     def outcome(kept_texts: dict[int, str], ranks) -> list[ContextOutcome]:
         lengths = prep.context_tokens
         return [
@@ -77,7 +80,7 @@ def run(
                 i in kept_texts,
                 kept_texts.get(i, ""),
                 lengths[i],
-                scorer.count(kept_texts[i]) if i in kept_texts else 0,
+                count(kept_texts[i]) if i in kept_texts else 0,
                 ranks.get(i) if ranks else None,
             )
             for i in range(len(prep.docs))
@@ -123,6 +126,8 @@ def run(
         model_calls=meter.forward_passes,
         model_ms=clock.model_ms,
         warnings=warnings,
+        # the compute side stays in the response when budgets are counted in the caller's tokens
+        scorer_tokens=None if spec.count_with == SCORER else (prep.scorer_tokens, scorer.count(cut.prompt)),
     )
     if spec.return_labels:
         decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))

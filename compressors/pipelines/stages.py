@@ -6,12 +6,13 @@ order) -> token scores (iterative token-level compression) -> select (the exact-
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
 from .. import budget as B
+from ..counting import SCORER, counter
 from ..ranking import rank
 from ..ranking.rerank import rerank_kept
 from ..scorer import Meter
@@ -41,8 +42,10 @@ class Prepared:
     docs: tuple[str, ...]
     segs: tuple[Segmented, ...]
     text: str  # the uncompressed prompt, assembled as the output is
-    budget: B.Budget
+    budget: B.Budget  # in the caller's tokens (spec.count_with)
     ms: float = 0.0  # how long preparing took
+    scorer_tokens: int = 0  # the prompt in the scorer's tokens: the compute cost the service limits
+    count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter
 
     @property
     def original_tokens(self) -> int:
@@ -58,11 +61,14 @@ def prepare(scorer, spec: CompressionSpec) -> Prepared:
     docs = tuple(spec.context)
     segs = tuple(segment(d, scorer.tokenizer, spec.protection(i)) for i, d in enumerate(docs))
     text = B.assemble(spec.instruction, list(docs), spec.question)
-    original = scorer.count(text)
+    in_scorer = scorer.count(text)
+    count = counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
+    original = in_scorer if spec.count_with == SCORER else count(text)
     budget = B.plan_budget(
-        scorer.count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
+        count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
     )
-    return Prepared(spec.instruction, spec.question, docs, segs, text, budget, (time.perf_counter() - t0) * 1000)
+    ms = (time.perf_counter() - t0) * 1000
+    return Prepared(spec.instruction, spec.question, docs, segs, text, budget, ms, in_scorer, count)
 
 
 # -- coarse ---------------------------------------------------------------------------------------
@@ -211,7 +217,12 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores) -> Selectio
         return B.assemble(prep.instruction, texts, prep.question)
 
     keeps, prompt, n_tokens = select_units(
-        list(plan.segs), list(scored.scores), list(plan.rates), render, scorer.count, prep.budget.target_tokens
+        list(plan.segs),
+        list(scored.scores),
+        list(plan.rates),
+        render,
+        prep.count or scorer.count,
+        prep.budget.target_tokens,
     )
     kept_texts = {i: t for i, s, k in zip(plan.order, plan.segs, keeps, strict=True) if (t := s.join(k))}
     return Selection(tuple(keeps), prompt, n_tokens, kept_texts)

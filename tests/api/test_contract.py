@@ -48,6 +48,8 @@ FIELDS = {
     "skipped_reason",
     "contexts",
     "scored_tokens",
+    "scorer_original_tokens",
+    "scorer_compressed_tokens",
     "model",
     "timings_ms",
 }

@@ -79,3 +79,16 @@ def test_bind_mounts_exist_and_point_grafana_at_prometheus() -> None:
                 assert (REPO / v.split(":", 1)[0]).exists(), f"{name}: {v}"
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+
+
+def test_litellm_profile_puts_terse_in_front_as_its_guardrail() -> None:
+    svc = compose()["services"]["litellm"]
+    assert svc["profiles"] == ["litellm"]
+    assert "LITELLM_MASTER_KEY" in svc["environment"] and svc["environment"]["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+    (mount,) = svc["volumes"]
+    config = yaml.safe_load((REPO / mount.split(":")[0]).read_text())
+    kinds = {g["litellm_params"]["guardrail"]: g["litellm_params"] for g in config["guardrails"]}
+    assert set(kinds) == {"generic_guardrail_api", "headroom"}
+    for params in kinds.values():
+        assert params["mode"] == "pre_call" and params["api_base"].startswith("http://terse:8000")
+    assert kinds["headroom"]["ccr_retrieval"] is False

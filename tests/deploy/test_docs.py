@@ -40,7 +40,7 @@ def test_compose_commands_name_real_profiles_and_services() -> None:
     profiles = {p for s in spec["services"].values() for p in s.get("profiles", [])}
     used = {m for c in commands() for m in re.findall(r"--profile (\S+)", c)}
     assert "docs/deploy.md" in readme_section()
-    assert used == {"cpu", "gpu"} == profiles
+    assert used == {"cpu", "gpu", "litellm"} == profiles
     for c in commands():
         if " run " in c and c.startswith("docker compose"):
             service = re.search(r"--entrypoint \S+ (\S+)", c).group(1)

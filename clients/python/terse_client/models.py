@@ -21,14 +21,18 @@ Reorder = Literal["original", "sort", "two_stage"]
 
 __all__ = [
     "Answer",
+    "ChatCompressResponse",
+    "ChatMessage",
     "CompressRequest",
     "CompressResponse",
+    "ContentPart",
     "ContextResult",
     "ErrorDetail",
     "ErrorResponse",
     "HealthResponse",
     "InfoResponse",
     "Limits",
+    "MessageStat",
     "Method",
     "ProtectedRange",
     "Ranker",
@@ -36,6 +40,8 @@ __all__ = [
     "RecoverResponse",
     "Reorder",
     "WordLabel",
+    "Role",
+    "RoleRule",
 ]
 
 
@@ -63,13 +69,83 @@ class ProtectedRange(BaseModel):
     end: int = Field(..., ge=0, description="One past the last character (not before `start`).")
 
 
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+CHAT_ONLY = ("roles", "keep_question", "recency_ratio")
+CHAT_INCOMPATIBLE = ("instruction", "force_context_ids")
+
+
+class ContentPart(BaseModel):
+    """One part of a list `content`: `text` parts are compressed; any other part passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(..., max_length=100, description="`text`, `image_url`, `input_audio`, ...")
+    text: str | None = Field(None, description="The text of a `text` part.")
+
+    @model_validator(mode="after")
+    def _text_part_has_text(self) -> ContentPart:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a `text` part needs a string `text`")
+        return self
+
+
+class ChatMessage(BaseModel):
+    """An OpenAI chat message. Fields other than `role` and `content` (`name`, `tool_calls`,
+    `tool_call_id`, ...) are accepted and returned untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[ContentPart] | None = Field(
+        None, description="A string, or a list of parts whose `text` parts are compressed; null with tool_calls."
+    )
+
+
+class RoleRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["keep", "compress"] = Field("compress", description="`keep`: verbatim; `compress`.")
+    rate: float | None = Field(
+        None, gt=0, le=1, description="This role's keep rate; default: the request's rate, spread by age."
+    )
+
+
 class CompressRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    context: str | list[str] = Field(
-        ...,
+    context: str | list[str] | None = Field(
+        None,
         description="The text to compress: one string, or a non-empty list of documents (one per retrieved "
-        "passage / demonstration). Documents are ranked, dropped or shortened; never invented.",
+        "passage / demonstration). Documents are ranked, dropped or shortened; never invented. "
+        "Exactly one of `context` and `messages`.",
+    )
+    messages: list[ChatMessage] | None = Field(
+        None,
+        min_length=1,
+        max_length=10_000,
+        description="An OpenAI-format chat to compress instead of `context`: the answer is the same messages, "
+        "text rewritten by the per-role policy (`roles`), every other key and content part untouched.",
+    )
+    model: str | None = Field(
+        None, max_length=200, description="The downstream model the chat is for (accepted; informational)."
+    )
+    roles: dict[str, RoleRule] | None = Field(
+        None,
+        max_length=16,
+        description="With `messages`: per-role policy over the defaults (system and developer kept; user, "
+        "assistant, tool and function compressed) and the service's TERSE_CHAT_ROLES.",
+    )
+    keep_question: bool | None = Field(
+        None,
+        description="With `messages`: keep the last user message's final paragraph (or `question`, found in "
+        "it) verbatim and compress the rest question-aware. Default true; false on /headroom/v1/compress.",
+    )
+    recency_ratio: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="With `messages`: older turns keep less: keep rates run linearly from (1-r)x the rate for "
+        "the oldest compressed message to (1+r)x for the newest, token-weighted mean unchanged.",
     )
     instruction: str = Field("", max_length=100_000, description="Kept verbatim, placed first.")
     question: str = Field("", max_length=100_000, description="Kept verbatim, placed last.")
@@ -118,6 +194,13 @@ class CompressRequest(BaseModel):
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
     )
+    count_with: str = Field(
+        "scorer",
+        max_length=1000,
+        description="The tokens budgets, `target_tokens` and the reported counts are in: `scorer` (the scorer's "
+        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the absolute path of a "
+        "`tokenizer.json` on the server. The token limit (413) stays in scorer tokens.",
+    )
     deadline_ms: int | None = Field(
         None,
         gt=0,
@@ -158,13 +241,15 @@ class CompressRequest(BaseModel):
 
     @field_validator("context")
     @classmethod
-    def _non_empty_list(cls, v: str | list[str]) -> str | list[str]:
+    def _non_empty_list(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, list) and not v:
             raise ValueError("context must be a string or a non-empty list of strings")
         return v
 
     @model_validator(mode="after")
     def _forced_in_range(self) -> CompressRequest:
+        if self.context is None:
+            return self
         n = 1 if isinstance(self.context, str) else len(self.context)
         bad = [i for i in self.force_context_ids if not 0 <= i < n]
         if bad:
@@ -172,7 +257,7 @@ class CompressRequest(BaseModel):
         return self
 
     def contexts(self) -> list[str]:
-        return [self.context] if isinstance(self.context, str) else list(self.context)
+        return [self.context] if isinstance(self.context, str) else list(self.context or [])
 
 
 class WordLabel(BaseModel):
@@ -205,8 +290,10 @@ class ContextResult(BaseModel):
 
 class CompressResponse(Answer):
     compressed_prompt: str = Field(description="Instruction, kept documents and question, joined by blank lines.")
-    original_tokens: int = Field(description="Scorer tokens of the uncompressed prompt assembled the same way.")
-    compressed_tokens: int = Field(description="Scorer tokens of compressed_prompt.")
+    original_tokens: int = Field(
+        description="Tokens (of `count_with`) of the uncompressed prompt assembled the same way."
+    )
+    compressed_tokens: int = Field(description="Tokens (of `count_with`) of compressed_prompt.")
     rate: float = Field(description="compressed_tokens / original_tokens.")
     ratio: float = Field(description="original_tokens / compressed_tokens.")
     method: Method
@@ -218,12 +305,41 @@ class CompressResponse(Answer):
     )
     contexts: list[ContextResult]
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
+    scorer_original_tokens: int | None = Field(
+        None, description="original_tokens in scorer tokens (they differ with `count_with`)."
+    )
+    scorer_compressed_tokens: int | None = Field(None, description="compressed_tokens in scorer tokens.")
     model: str
     timings_ms: dict[str, float] = Field(description="Per-stage wall time: ranking, token_level, total, ...")
     warnings: list[str] = Field(
         default_factory=list,
         description="Things the caller should know, e.g. protected text alone over the token budget.",
     )
+
+
+class MessageStat(BaseModel):
+    index: int = Field(description="0-based position of the message in the request.")
+    role: str
+    action: Literal["kept", "compressed", "skipped"]
+    reason: str = Field(
+        description="kept: `role` (the policy keeps this role) or `question` (all of it is the final question); "
+        "skipped: `no_text`, `min_tokens`, `rate` (nothing to take away) or `deadline`; compressed: `policy`."
+    )
+    tokens_before: int
+    tokens_after: int
+    rate: float | None = Field(None, description="The keep rate asked of a compressed message.")
+
+
+class ChatCompressResponse(BaseModel):
+    messages: list[dict] = Field(description="The request's messages, each with exactly its keys; text rewritten.")
+    tokens_before: int = Field(description="Tokens of the messages' text before compression.")
+    tokens_after: int = Field(description="Tokens of the messages' text after compression.")
+    compression_ratio: float = Field(description="tokens_after / tokens_before.")
+    message_stats: list[MessageStat]
+    question: str = Field(description="What compression was conditioned on ('' when none).")
+    scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
+    model: str = Field(description="The scorer model.")
+    timings_ms: dict[str, float]
 
 
 class RecoverRequest(BaseModel):
