@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import Request
@@ -168,7 +169,7 @@ async def handle(request: Request, req: CompressRequest, life: Lifecycle, keep_q
         tokens_before=result.tokens_before,
         tokens_after=result.tokens_after,
         compression_ratio=round(result.compression_ratio, 4),
-        message_stats=[vars(s) for s in result.stats],
+        message_stats=[asdict(s) for s in result.stats],
         question=result.question,
         scored_tokens=result.scored_tokens,
         model=life.scorer.info.model,

@@ -315,6 +315,11 @@ class MessageStat(BaseModel):
     tokens_before: int
     tokens_after: int
     rate: float | None = Field(None, description="The keep rate asked of a compressed message.")
+    labels: list[WordLabel] | None = Field(
+        None,
+        description="With `return_labels`: the message's text parts, in order, as word spans whose texts "
+        "concatenate back to them; kept and skipped messages come back all kept.",
+    )
 
 
 class ChatCompressResponse(BaseModel):

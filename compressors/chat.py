@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from .budget import SEPARATOR, assemble
 from .counting import counter
+from .labels import uniform
 from .pipelines import compress
-from .spec import CompressionSpec
+from .spec import CompressionSpec, WordLabel
 
 Action = Literal["keep", "compress"]
 
@@ -78,6 +79,7 @@ class MessageStat:
     tokens_before: int
     tokens_after: int
     rate: float | None = None  # the keep rate asked of a compressed message
+    labels: list[WordLabel] | None = None  # with return_labels: the message's text parts as word spans
 
 
 @dataclass
@@ -273,9 +275,16 @@ def compress_chat(
         for k, c in zip(live, result.contexts, strict=True):
             out[k] = _rejoin(texts[k], c.text)
         heads[i] = out
+        if template.return_labels:
+            decided = dict(zip(live, (c.labels or [] for c in result.contexts), strict=True))
+            chat.stats[i].labels = _message_labels(chat.pieces[i], decided)
         chat.stats[i].tokens_after = sum(
             count(h) + (count(p.tail) if p.tail else 0) for h, p in zip(out, chat.pieces[i], strict=True)
         )
+    if template.return_labels:  # messages kept, skipped or left whole: every word kept
+        for i, st in enumerate(chat.stats):
+            if st.labels is None:
+                st.labels = _message_labels(chat.pieces[i], {})
     return ChatCompression(
         rebuild(messages, chat.pieces, heads),
         chat.stats,
@@ -292,3 +301,14 @@ def _rejoin(original: str, compressed: str) -> str:
     still starts its own paragraph."""
     trail = original[len(original.rstrip()) :]
     return compressed + trail if compressed else ""
+
+
+def _message_labels(pieces: list[Piece], decided: dict[int, list[WordLabel]]) -> list[WordLabel]:
+    """A message's text parts, in order, as word spans: a compressed head's labels from the pipeline
+    (`decided`, by piece), anything else (a kept tail, an uncompressed head) kept whole, word by word."""
+    out: list[WordLabel] = []
+    for k, p in enumerate(pieces):
+        out += decided[k] if k in decided else uniform(p.head, True)
+        if p.tail:
+            out += uniform(p.tail, True)
+    return out

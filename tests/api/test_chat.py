@@ -70,6 +70,24 @@ def test_messages_come_back_with_their_keys_system_and_question_intact(client):
     assert r.headers["x-terse-output-tokens"] == str(out["tokens_after"])
 
 
+def test_labels_of_messages_rebuild_each_messages_text(client):
+    r = client.post("/v1/compress", json={"messages": CHAT, "rate": 0.4, "return_labels": True})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [set(m) for m in out["messages"]] == [set(m) for m in CHAT]  # messages keep their own keys
+    for sent, stat in zip(CHAT, out["message_stats"], strict=True):
+        content = sent.get("content")
+        parts = [content] if isinstance(content, str) else [p["text"] for p in content or [] if p["type"] == "text"]
+        assert "".join(lab["text"] for lab in stat["labels"]) == "".join(parts)
+        if stat["action"] != "compressed":
+            assert all(lab["kept"] for lab in stat["labels"])
+    tool = out["message_stats"][3]["labels"]
+    assert any(not lab["kept"] for lab in tool) and any(lab["kept"] for lab in tool)
+    assert all(lab["kept"] for lab in out["message_stats"][5]["labels"] if QUESTION in lab["text"])
+    plain = client.post("/v1/compress", json={"messages": CHAT, "rate": 0.4}).json()
+    assert all(stat["labels"] is None for stat in plain["message_stats"])  # off by default
+
+
 def test_roles_override_and_default_rate(client):
     body = {"messages": CHAT, "roles": {"tool": {"action": "keep"}, "user": {"rate": 0.3}}, "min_tokens": 0}
     out = client.post("/v1/compress", json=body).json()
