@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from compressors import CompressionSpec
 from compressors.ranking import RANKERS
-from compressors.spec import Method, Reorder
+from compressors.spec import Method, Relevance, Reorder
 
 # The names are the compressors' own (spec.py, the ranker registry): one list, here and there.
 Ranker = Literal[tuple(RANKERS)]  # type: ignore[valid-type]
@@ -116,8 +116,8 @@ class CompressRequest(BaseModel):
     )
     ranker: Ranker | None = Field(
         None,
-        description="Coarse document ranker. Defaults: `hybrid` (embedding retrieval, then the LM's "
-        "p(question | document) over the kept documents) for longllmlingua, `perplexity` for llmlingua.",
+        description="Coarse document ranker. Defaults: `hybrid` (the embedding retriever; without it installed, the "
+        "LM's p(question | document) fused with BM25) for longllmlingua, `perplexity` for llmlingua.",
     )
     reorder: Reorder = Field("original", description="Order of the kept documents in the output.")
     dynamic_ratio: float = Field(
@@ -125,6 +125,15 @@ class CompressRequest(BaseModel):
     )
     condition_compare: bool = Field(
         True, description="Contrastive perplexity: score tokens by how much the question explains them."
+    )
+    relevance: Relevance = Field(
+        "auto",
+        description="With `condition_compare`, how the token-level stage learns which sentences the question "
+        "needs: `contrastive` (LongLLMLingua's contrastive perplexity: a question-free LM pass over the kept "
+        "documents), `retriever` (each sentence's similarity to the question under the embedding retriever), "
+        "`lexical` (BM25 of each sentence), or `auto`: contrastive when the ranker's LM pass already gave it "
+        "(rankers `question`, `perplexity`), else the ranker's own judge (retriever after `hybrid`/`embedding`, "
+        "lexical after `bm25`), so the LM reads the kept documents once.",
     )
     sentence_filter: bool = Field(False, description="Drop whole low-ranked sentences before token pruning.")
     force_context_ids: list[int] = Field(
@@ -262,7 +271,7 @@ class ContextResult(BaseModel):
     score: float | None = Field(
         None,
         description="With `return_labels`: the coarse ranker's score (higher = more relevant; for `hybrid`, the "
-        "retriever's, before the LM reorders the kept documents); null when no ranking ran.",
+        "retriever's); null when no ranking ran.",
     )
     labels: list[WordLabel] | None = Field(
         None,

@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .errors import InvalidInput
 from .protection import MAX_PATTERNS, Protection, ProtectionError, compile_pattern, map_offset, strip_markers
 
 # The names a caller may ask for, defined once: the service's schema reuses them. Rankers are the
 # registry in ranking/registry.py.
 Method = Literal["llmlingua", "longllmlingua"]
 Reorder = Literal["original", "sort", "two_stage"]
+Relevance = Literal["auto", "contrastive", "retriever", "lexical"]  # see relevance.py
+RELEVANCES: tuple[str, ...] = Relevance.__args__
 
 
 @dataclass
@@ -43,8 +46,13 @@ class CompressionSpec:
     structure: Literal["atomic", "keep"] = "atomic"  # code blocks and inline code: dropped whole, or kept
     format: Literal["text", "json"] = "text"  # json: each context is a JSON document; only string values shrink
     count_with: str = "scorer"  # the tokens of budgets and counts: scorer | cl100k_base | a tokenizer.json path
+    # Where the token-level stage learns what the question needs (relevance.py): auto | contrastive |
+    # retriever | lexical. auto: contrastive perplexity when the ranker's LM pass gave it, else the ranker's judge.
+    relevance: Relevance = "auto"
 
     def __post_init__(self) -> None:
+        if self.relevance not in RELEVANCES:
+            raise InvalidInput(f"unknown relevance {self.relevance!r}; one of {RELEVANCES}")
         patterns = [p for p in self.protected_spans if isinstance(p, str)]
         given = [_as_range(p) for p in self.protected_spans if not isinstance(p, str)]
         if len(patterns) > MAX_PATTERNS:

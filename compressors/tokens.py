@@ -50,15 +50,22 @@ def importance(
     relevance_weight: float,
     sentence_of: list[int] | None = None,
     upto: int | None = None,
+    sentence_relevance: np.ndarray | None = None,
 ) -> list[float]:
-    """Per-unit importance: the unit's surprise given the (compressed) prefix, plus, when a
-    question-free stream exists, the question-relevance of its sentence: the sentence's mean
-    contrastive gain NLL(x | prefix) - NLL(x | question, prefix), z-scored within the document.
-    Whole sentences that the question explains rise together, so the answer's sentence survives
-    with its context. `upto` limits the sentence statistics to units already scored."""
+    """Per-unit importance: the unit's surprise given the (compressed) prefix, plus the
+    question-relevance of its sentence, z-scored within the document: the sentence's mean
+    contrastive gain NLL(x | prefix) - NLL(x | question, prefix) when a question-free stream exists,
+    else `sentence_relevance` (one score per sentence, relevance.py) when given. Whole sentences that
+    the question explains rise together, so the answer's sentence survives with its context. `upto`
+    limits the contrastive statistics to units already scored."""
     surprise = unit_peaks(seg, cond_nll)
-    if local_nll is None or sentence_of is None or relevance_weight == 0:
+    if sentence_of is None or relevance_weight == 0:
         return surprise.tolist()
+    if local_nll is None:
+        if sentence_relevance is None or len(sentence_relevance) < 2:
+            return surprise.tolist()
+        z = (sentence_relevance - sentence_relevance.mean()) / (sentence_relevance.std() or 1.0)
+        return (surprise + relevance_weight * z[np.asarray(sentence_of, dtype=np.int64)]).tolist()
     gain = unit_means(seg, local_nll - cond_nll)
     n = len(seg) if upto is None else upto
     sent = np.asarray(sentence_of, dtype=np.int64)
@@ -123,6 +130,7 @@ def iterative_nll(
     relevance_weight: float,
     sentences: list[list[int]] | None,
     window: int,
+    relevance: list[np.ndarray] | None = None,
     meter: Meter | None = None,
     should_stop: Callable[[], None] | None = None,
 ) -> list[torch.Tensor]:
@@ -152,7 +160,13 @@ def iterative_nll(
             if rate >= 1.0:
                 continue
             scores = importance(
-                seg, cond, local[d] if local else None, relevance_weight, sentences[d] if sentences else None, u1
+                seg,
+                cond,
+                local[d] if local else None,
+                relevance_weight,
+                sentences[d] if sentences else None,
+                u1,
+                relevance[d] if relevance else None,
             )[u0:u1]
             spans = seg.unit_tokens[u0:u1]
             forced = seg.forced[u0:u1] if seg.forced_mask() else None

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import budget as B
+from .. import relevance as R
 from ..counting import SCORER, counter
 from ..ranking import rank
-from ..ranking.rerank import rerank_kept
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
@@ -97,15 +97,11 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     forced = [*spec.force_context_ids, *(i for i, s in enumerate(prep.segs) if s.pinned)]  # caller-protected text
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
     local = dict(ranking.local_nll or {})
-    if ranking.rerank_kept:
-        checkpoint()
-        want_local = contrastive(spec, cfg, prep.question) and not spec.sentence_filter  # the filter changes docs
-        chosen, local = rerank_kept(scorer, ids, prep.question, chosen, ranking.scores, meter, local=want_local)
-        order = chosen + [o for o in order if o not in chosen]
     return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, prep.segs, ranking.scores)
 
 
-def contrastive(spec: CompressionSpec, cfg: MethodConfig, question: str) -> bool:
+def question_relevance(spec: CompressionSpec, cfg: MethodConfig, question: str) -> bool:
+    """Whether token scores weigh how much the question needs each sentence (LongLLMLingua §4.2)."""
     return cfg.question_aware_tokens and spec.condition_compare and bool(question.strip())
 
 
@@ -157,17 +153,25 @@ def token_scores(
 ) -> TokenScores:
     """Iterative token-level compression, contrastive when the method asks for it."""
     question, instruction = prep.question, prep.instruction
-    local = None
-    if contrastive(spec, cfg, question):
+    source = None
+    if question_relevance(spec, cfg, question):
         known = dict(kept.local_nll)
+        free = all(i in known for i in plan.order)
+        ranker = spec.ranker or cfg.default_ranker
+        source = R.resolve(spec.relevance, ranker, free, scorer.retriever is not None)
+    local = relevance = None
+    sentences = [sentence_of_units(s) for s in plan.segs] if source or spec.keep_last_sentences else None
+    if source == "contrastive":  # the question-free stream: from the ranker, else one more LM pass
         missing = [i for i in plan.order if i not in known]
         if missing:
             checkpoint()
             known.update(zip(missing, scorer.nll([kept.segs[i].token_ids for i in missing], meter=meter), strict=True))
         local = [known[i] for i in plan.order]
+    elif source and plan.tau < 1.0:
+        checkpoint()
+        relevance = R.sentence_scores(scorer, list(plan.segs), sentences, question, source, meter)
     prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
     prefix_ids = scorer.encode(prefix + B.SEPARATOR) if prefix else []
-    sentences = [sentence_of_units(s) for s in plan.segs] if local or spec.keep_last_sentences else None
     if plan.tau < 1.0:
         cond = iterative_nll(
             scorer,
@@ -180,9 +184,17 @@ def token_scores(
             window=spec.window_tokens,
             meter=meter,
             should_stop=checkpoint,
+            relevance=relevance,
         )
         scores = [
-            importance(s, c, local[k] if local else None, cfg.relevance_weight, sentences[k] if sentences else None)
+            importance(
+                s,
+                c,
+                local[k] if local else None,
+                cfg.relevance_weight,
+                sentences[k] if sentences else None,
+                sentence_relevance=relevance[k] if relevance else None,
+            )
             for k, (s, c) in enumerate(zip(plan.segs, cond, strict=True))
         ]
     else:

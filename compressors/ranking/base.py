@@ -13,8 +13,6 @@ class Ranking:
     # Per-token NLL of each document scored on its own, when the ranker computed it anyway; the
     # token-level stage reuses it as the question-free stream of contrastive perplexity.
     local_nll: dict[int, torch.Tensor] | None = None
-    # hybrid's first stage: the LM still has to order the documents the coarse cut keeps (rerank.py).
-    rerank_kept: bool = False
 
     def order(self) -> list[int]:
         """Document indices, most relevant first; ties keep input order."""

