@@ -130,10 +130,10 @@ class CompressRequest(BaseModel):
         "auto",
         description="With `condition_compare`, how the token-level stage learns which sentences the question "
         "needs: `contrastive` (LongLLMLingua's contrastive perplexity: a question-free LM pass over the kept "
-        "documents), `retriever` (each sentence's similarity to the question under the embedding retriever), "
-        "`lexical` (BM25 of each sentence), or `auto`: contrastive when the ranker's LM pass already gave it "
-        "(rankers `question`, `perplexity`), else the ranker's own judge (retriever after `hybrid`/`embedding`, "
-        "lexical after `bm25`), so the LM reads the kept documents once.",
+        "documents), `lexical` (BM25 of each sentence against the question), `retriever` (each sentence's "
+        "similarity to the question under the embedding retriever), or `auto`: contrastive when the ranker's LM "
+        "pass already gave it (rankers `question`, `perplexity`), else lexical, so the LM reads the kept "
+        "documents once.",
     )
     sentence_filter: bool = Field(False, description="Drop whole low-ranked sentences before token pruning.")
     force_context_ids: list[int] = Field(

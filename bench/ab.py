@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rates", type=float, nargs="+", default=[0.25, 0.1])
     ap.add_argument("--extra", type=json.loads, default={}, help="extra request fields for both (JSON)")
+    ap.add_argument("--after-extra", type=json.loads, default={}, help="extra request fields for this checkout only")
     ap.add_argument("--data", type=Path, default=nq20.DEFAULT_DATA)
     ap.add_argument("--tag", default="ab")
     args = ap.parse_args(argv)
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = [("before", b), ("after", a)] if k % 2 == 0 else [("after", a), ("before", b)]
                 row = {"id": job["id"], "rate_asked": job["rate"]}
                 for name, client in order:
-                    row[name] = measure(client, job)
+                    extra = args.after_extra if name == "after" else {}
+                    row[name] = measure(client, {**job, "body": {**job["body"], **extra}})
                 rows.append(row)
                 b_, a_ = row["before"], row["after"]
                 print(f"[{k + 1}/{len(jobs)}] {job['id']}: retained {b_['retained']}/{a_['retained']} "

@@ -157,8 +157,7 @@ def token_scores(
     if question_relevance(spec, cfg, question):
         known = dict(kept.local_nll)
         free = all(i in known for i in plan.order)
-        ranker = spec.ranker or cfg.default_ranker
-        source = R.resolve(spec.relevance, ranker, free, scorer.retriever is not None)
+        source = R.resolve(spec.relevance, free, scorer.retriever is not None)
     local = relevance = None
     sentences = [sentence_of_units(s) for s in plan.segs] if source or spec.keep_last_sentences else None
     if source == "contrastive":  # the question-free stream: from the ranker, else one more LM pass

@@ -24,19 +24,18 @@ DOC = " ".join([FILLER[0], FILLER[1], ANSWER, FILLER[2], FILLER[3]])
 
 
 @pytest.mark.parametrize(
-    ("asked", "ranker", "free", "retriever", "want"),
+    ("asked", "free", "retriever", "want"),
     [
-        ("auto", "question", True, True, "contrastive"),  # the ranker's LM pass gave the question-free stream
-        ("auto", "hybrid", False, True, "retriever"),
-        ("auto", "embedding", False, True, "retriever"),
-        ("auto", "bm25", False, True, "lexical"),
-        ("auto", "hybrid", False, False, "lexical"),
-        ("retriever", "bm25", False, False, "lexical"),  # asked for, not installed
-        ("contrastive", "bm25", False, True, "contrastive"),
+        ("auto", True, True, "contrastive"),  # the ranker's LM pass gave the question-free stream
+        ("auto", False, True, "lexical"),
+        ("retriever", False, True, "retriever"),
+        ("retriever", False, False, "lexical"),  # asked for, not installed
+        ("contrastive", False, True, "contrastive"),
+        ("lexical", True, True, "lexical"),
     ],
 )
-def test_the_relevance_source(asked, ranker, free, retriever, want):
-    assert resolve(asked, ranker, free, retriever) == want
+def test_the_relevance_source(asked, free, retriever, want):
+    assert resolve(asked, free, retriever) == want
 
 
 def test_sentence_texts_follow_the_units_sentences(tiny_llama):

@@ -176,7 +176,7 @@ class CompressRequest(BaseModel):
     relevance: Relevance = Field(
         "auto",
         description="With condition_compare: how the token-level stage judges which sentences the question needs "
-        "(`contrastive`, `retriever`, `lexical`; `auto`: the ranker's own judge).",
+        "(`contrastive`, `lexical`, `retriever`; `auto`: contrastive when the ranker's LM pass gave it, else lexical).",
     )
     sentence_filter: bool = Field(False, description="Drop whole low-ranked sentences before token pruning.")
     force_context_ids: list[int] = Field(
