@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, CompressionSpec
 from compressors.chat import ChatCompression, ChatOptions, MessageStat, RolePolicy, compress_chat, text_slots
+from compressors.counting import SCORER, memoised
 
 from . import compute
 from .auth import ANONYMOUS
@@ -64,10 +65,14 @@ def template_from(req: CompressRequest, life: Lifecycle) -> CompressionSpec:
 
 def _run(scheduler: Scheduler, ticket: Ticket, scorer, messages, options, template, limit: int) -> ChatCompression:
     try:
-        tokens = sum(scorer.count(t) for m in messages for _, t in text_slots(m))
+        count = memoised(scorer.count)  # the messages are counted again in the plan
+        tokens = sum(count(t) for m in messages for _, t in text_slots(m))
         if tokens > limit:
             raise _TooLarge(tokens)
-        return compress_chat(scheduler.bind(ticket), messages, options, template, should_stop=ticket.should_stop)
+        caller = count if template.count_with == SCORER else None
+        return compress_chat(
+            scheduler.bind(ticket), messages, options, template, count=caller, should_stop=ticket.should_stop
+        )
     finally:
         scheduler.close(ticket)
 

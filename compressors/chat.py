@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .budget import SEPARATOR, assemble
-from .counting import counter
+from .counting import counter, memoised
 from .labels import uniform
 from .pipelines import compress
 from .spec import CompressionSpec, WordLabel
@@ -255,7 +255,7 @@ def compress_chat(
     `template` carries the method knobs (method, ranker, window, count_with...); `count` the token
     counter of budgets and reported counts (default: template.count_with's)."""
     template = template or CompressionSpec(context=[])
-    count = count or counter(template.count_with, scorer)
+    count = memoised(count or counter(template.count_with, scorer))
     chat = plan(messages, options, count)
     heads: dict[int, list[str]] = {}
     scored, timings = 0, {"total": 0.0}

@@ -30,6 +30,20 @@ def counter(count_with: str, scorer) -> Callable[[str], int]:
     raise InvalidInput(f"count_with: {count_with!r} is not `scorer`, `cl100k_base` or a path to a tokenizer.json")
 
 
+def memoised(count: Callable[[str], int]) -> Callable[[str], int]:
+    """`count` remembering its answers: a chat counts the same message texts several times over (the
+    size limit, the plan, each message's budget); one request's counter, so nothing outlives it."""
+    seen: dict[str, int] = {}
+
+    def counted(text: str) -> int:
+        n = seen.get(text)
+        if n is None:
+            n = seen[text] = count(text)
+        return n
+
+    return counted
+
+
 @lru_cache(maxsize=1)
 def _cl100k() -> Callable[[str], int]:
     try:

@@ -20,11 +20,37 @@ def _splitter() -> pysbd.Segmenter:
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 
 
+def sentence_starts(text: str) -> list[int]:
+    """Where pysbd's sentences start in `text` (the starts of Segmenter.segment's char spans).
+    pysbd finds a sentence's span by compiling a regex per sentence (`sentence\\s*`) and scanning
+    the text from its start: most of its time, and its patterns flush the `re` cache that its rules
+    need. This is the same search (the first match ending past the previous sentence) with str.find;
+    a new Processor per call also keeps concurrent requests apart (a Segmenter holds its text)."""
+    if not text:
+        return []
+    starts: list[int] = []
+    end = 0
+    for sent in _splitter().processor(text).process():
+        if not sent:
+            continue  # a regex on "" matches only whitespace; pysbd never yields one
+        pos = 0
+        while (at := text.find(sent, pos)) >= 0:
+            stop = at + len(sent)
+            while stop < len(text) and text[stop].isspace():  # the pattern's trailing \s*
+                stop += 1
+            if stop > end:
+                starts.append(at)
+                end = stop
+                break
+            pos = stop  # finditer goes on after the match
+    return starts
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Each sentence's char [start, end); together they cover `text`."""
     if not text.strip():
         return []
-    starts = [s.start for s in _splitter().segment(text)]
+    starts = sentence_starts(text)
     starts = sorted({0, *(x for x in starts if 0 < x < len(text))})
     return list(zip(starts, [*starts[1:], len(text)], strict=True))
 
@@ -62,7 +88,7 @@ def sentence_of_units(seg: Segmented) -> list[int]:
     """For each unit, the index of the sentence (pysbd) its middle falls in."""
     if not seg.text.strip():
         return [0] * len(seg)
-    starts = [s.start for s in _splitter().segment(seg.text)]
+    starts = sentence_starts(seg.text)
     out, j = [], 0
     for a, b in seg.unit_spans:
         mid = (a + b) // 2

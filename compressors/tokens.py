@@ -107,6 +107,12 @@ def keep_top(
     return keep
 
 
+def _covered(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    """Which of `width` positions fall in at least one of the ranges [a, b)."""
+    edges = np.bincount(a, minlength=width + 1) - np.bincount(b, minlength=width + 1)
+    return np.cumsum(edges[:width]) > 0
+
+
 def _windows(seg: Segmented, window: int) -> list[tuple[int, int]]:
     """Unit ranges [u0, u1) whose tokens make windows of about `window` tokens, never splitting a unit."""
     out, u0 = [], 0
@@ -172,14 +178,12 @@ def iterative_nll(
             forced = seg.forced[u0:u1] if seg.forced_mask() else None
             keep = keep_top(scores, [b - a for a, b in spans], rate, forced=forced)
             # a token shared by a kept and a dropped unit stays visible
-            first, last = spans[0][0], spans[-1][1]
-            shown = np.zeros(last - first, dtype=np.int32)
-            for (a, b), k in zip(spans, keep, strict=True):
-                shown[a - first : b - first] += 1 if k else 0
-            dropped = np.zeros(last - first, dtype=bool)
-            for (a, b), k in zip(spans, keep, strict=True):
-                if not k:
-                    dropped[a - first : b - first] = True
-            stream.hide((np.flatnonzero(dropped & (shown == 0)) + base + first).tolist())
+            first = spans[0][0]
+            a, b = _spans(seg)
+            a, b = a[u0:u1] - first, b[u0:u1] - first
+            kept = np.asarray(keep, dtype=bool)
+            width = int(b[-1])
+            hidden = _covered(a[~kept], b[~kept], width) & ~_covered(a[kept], b[kept], width)
+            stream.hide((np.flatnonzero(hidden) + base + first).tolist())
         results.append(cond)
     return results

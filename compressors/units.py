@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from .fast_tokenizer import direct_backend
 from .protection import ATOMIC, DEFAULT, PIN, Protection, merge_regions, regions
 
 # Han, kana, CJK symbols and punctuation, full-width forms: scripts written without spaces. (Hangul
@@ -74,8 +75,9 @@ class Segmented:
         return (self.forced[left] and a in '"|') or (self.forced[right] and b in '"|')
 
 
-_ENTITY_PART = re.compile(r"^\s*[\"'(\[]?(?:[A-Z\u00c0-\u00de]|\d)")
-_CLAUSE_END = re.compile(r"[.!?;:)\]\"]$")
+# A unit that starts a name or a number (matched at the unit's start: Pattern.match(text, a, b)).
+_ENTITY_PART = re.compile(r"\s*[\"'(\[]?(?:[A-Z\u00c0-\u00de]|\d)")
+_CLAUSE_END = frozenset('.!?;:)]"')  # a unit ending in one of these ends a name's run
 MAX_ENTITY_UNITS = 6
 
 
@@ -138,6 +140,8 @@ def _word_ends(run: str, japanese: bool) -> list[int]:
 
 
 def _word_units(text: str, start: int, end: int, japanese: bool) -> list[tuple[int, int]]:
+    if not _CJK.search(text, start, end):  # no word segmenter needed: the regex's units as they are
+        return merge_entities(text, [m.span() for m in _UNIT.finditer(text, start, end)])
     spans: list[tuple[int, int]] = []
     for m in _UNIT.finditer(text, start, end):
         a, b = m.span()
@@ -183,47 +187,53 @@ def split_kinds(text: str, rules: Protection = DEFAULT) -> tuple[list[tuple[int,
     return spans + words, kinds + [None] * len(words)
 
 
+def _ends_clause(text: str, span: tuple[int, int]) -> bool:
+    return span[1] > span[0] and text[span[1] - 1] in _CLAUSE_END
+
+
 def merge_entities(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Runs of capitalised or numeric words ("Wilhelm Conrad Röntgen", "March 3, 1931") become one
     unit: a name or a date that loses a word no longer names anything, so it is kept or dropped whole."""
     out: list[tuple[int, int]] = []
     run = 0
+    entity = _ENTITY_PART.match
     for a, b in spans:
-        piece = text[a:b]
-        joinable = (
-            out
-            and run
-            and run < MAX_ENTITY_UNITS
-            and _ENTITY_PART.match(piece)
-            and not _CLAUSE_END.search(text[out[-1][0] : out[-1][1]])
-            and "\n" not in piece
-        )
-        if joinable:
+        part = entity(text, a, b) is not None
+        if part and 0 < run < MAX_ENTITY_UNITS and not _ends_clause(text, out[-1]) and "\n" not in text[a:b]:
             out[-1] = (out[-1][0], b)
             run += 1
         else:
             out.append((a, b))
-            run = 1 if _ENTITY_PART.match(piece) else 0
+            run = 1 if part else 0
     return out
+
+
+def encode_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids and each token's char [start, end)."""
+    if (backend := direct_backend(tokenizer)) is not None:
+        enc = backend.encode(text, add_special_tokens=False)
+        return enc.ids, enc.offsets
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
 def segment(text: str, tokenizer, rules: Protection = DEFAULT) -> Segmented:
     if not text:
         return Segmented(text, [], [], [], [], rules)
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    ids, offsets = encode_offsets(tokenizer, text)
+    starts, ends = [o[0] for o in offsets], [o[1] for o in offsets]
+    n = len(ids)
     spans, kinds = split_kinds(text, rules)
     forced = [k not in (None, ATOMIC) for k in kinds]
     unit_tokens: list[tuple[int, int]] = []
     t = 0
     for a, b in spans:
         # tokens overlapping [a, b): a token spanning a unit boundary belongs to both
-        while t < len(ids) and offsets[t][1] <= a and offsets[t][1] > offsets[t][0]:
+        while t < n and a >= ends[t] > starts[t]:
             t += 1
         first = t
         last = first
-        while last < len(ids) and (offsets[last][0] < b or offsets[last][1] == offsets[last][0]):
+        while last < n and (starts[last] < b or ends[last] == starts[last]):
             last += 1
         if last == first and first > 0:  # unit absorbed by the token before it
             first = last = first - 1

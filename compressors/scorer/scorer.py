@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import torch
 import torch.nn.functional as F
 
+from ..fast_tokenizer import direct_backend
 from ..packing import length_batches
 from .loading import LoadedModel
 from .protocol import Scorer, TokenStream
@@ -113,7 +114,11 @@ class CausalLMScorer(Scorer):
 
     # -- tokenizer helpers -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+        if not text:
+            return []
+        if (backend := direct_backend(self.tokenizer)) is not None:  # ids only: no offsets to track
+            return backend.encode_batch_fast([text], add_special_tokens=False)[0].ids
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
