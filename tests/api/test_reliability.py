@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtests import closedloop
 from loadtests.capacity import overload
 from loadtests.loadgen import LoadConfig, run_async, summarize, write_report
 from loadtests.payloads import DATA, SOAK_MIX, Builder, Mix
@@ -67,13 +68,28 @@ def process_stats(srv) -> dict:
 
 
 # -- soak --------------------------------------------------------------------------------------------
+async def idle_stats(srv, http: httpx.AsyncClient, window_s: float = 2.0, every_s: float = 0.25) -> dict:
+    """RSS, threads and open files of the idle service. The service trims its heap once its model worker
+    has been idle 0.25 s (app/memory.py); a request still finishing after that (slower on a busy machine)
+    leaves freed heap resident until the next trim, and one reading then showed it as growth (+8% in a
+    run under CPU contention). So one small compression first (a model job, then a trim after all else),
+    then the lowest RSS over `window_s`: a trim gives back only freed heap, so a leak still shows."""
+    r = await http.post("/v1/compress", json={"context": docs(5, n=2), "min_tokens": 0})
+    assert r.status_code == 200, r.text
+    rss = []
+    for _ in range(round(window_s / every_s)):
+        await asyncio.sleep(every_s)
+        rss.append(srv.rss_bytes())
+    return {**process_stats(srv), "rss_mb": round(min(rss) / 2**20, 1)}
+
+
 def soak(
     srv, mix: Mix, *, total: int, warmup: int, concurrency: int = 4, checkpoints: int = 4, deadline_s: float = 3600
 ) -> dict:
-    """`total` requests from `concurrency` closed-loop clients: mostly compressions from `mix`, some
-    skipped (under min_tokens), some invalid (422), some /v1/recover. The process's RSS, threads and
-    open files after the warm-up and after each of `checkpoints` equal parts of the rest, each taken
-    after a moment of idle."""
+    """`total` requests from `concurrency` closed-loop clients (loadtests/closedloop.py): mostly
+    compressions from `mix`, some skipped (under min_tokens), some invalid (422), some /v1/recover.
+    The process's RSS, threads and open files after the warm-up and after each of `checkpoints` equal
+    parts of the rest, each taken once the service is idle."""
     rng = random.Random(7)
     kinds = rng.choices(["compress", "skipped", "invalid", "recover"], weights=[80, 8, 8, 4], k=total)
     statuses: dict[str, int] = {}
@@ -91,38 +107,26 @@ def soak(
         return "/v1/recover", {"original_prompt": text, "compressed_prompt": text[::2], "response": text[:80]}
 
     async def main() -> None:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=srv.url, timeout=120, limits=limits, trust_env=False) as client:
-            queue = list(enumerate(kinds))
-
-            async def worker(until: int) -> None:
-                while queue and queue[0][0] < until and time.monotonic() - started < deadline_s:
-                    _, kind = queue.pop(0)
-                    path, payload = body(kind)
-                    r = await client.post(path, json=payload)
-                    key = f"{kind}:{r.status_code}"
+        # The thread pools grow lazily up to their size: two bursts wider than any later concurrency
+        # (compressions past the admission limit get 429) make them grow now. Before them, every payload
+        # of the mix once, a few at a time (under the admission limit): each input shape reaches the model
+        # before the baseline sample, so a one-time allocation for the largest shape (a step seen here:
+        # +28 MB at request ~200, flat after) is not read as growth.
+        async with closedloop.client(srv.url, 2 * concurrency + 8, timeout=120) as http:
+            every = [("/v1/compress", p.body) for *_, pool in mix.entries for p in pool]
+            await closedloop.drive(http, every, concurrency)
+            for _ in range(2):
+                burst = [body("compress") for _ in range(2 * concurrency)] + [body("recover") for _ in range(8)]
+                await closedloop.drive(http, burst, len(burst))
+            requests, done = [body(kind) for kind in kinds], 0
+            for k in range(checkpoints + 1):  # the warm-up, then `checkpoints` equal parts
+                until = warmup + (total - warmup) * k // checkpoints
+                part = requests[done:until]
+                for reply in await closedloop.drive(http, part, concurrency, deadline=started + deadline_s):
+                    key = f"{kinds[done + reply.index]}:{reply.status or reply.error}"
                     statuses[key] = statuses.get(key, 0) + 1
-
-            async def run_until(n: int) -> None:
-                await asyncio.gather(*(worker(n) for _ in range(concurrency)))
-                await asyncio.sleep(1.0)  # idle: the service trims its heap after 0.25 s (app/memory.py)
-                samples.append({"requests": sum(statuses.values()), **process_stats(srv)})
-
-            # The thread pools grow lazily up to their size: two bursts wider than any later
-            # concurrency (compressions past the admission limit get 429) make them grow now.
-            async with httpx.AsyncClient(base_url=srv.url, timeout=120, trust_env=False) as wide:
-                # Every payload of the mix once, a few at a time (under the admission limit): each input
-                # shape reaches the model before the baseline sample, so a one-time allocation for the
-                # largest shape (a step seen here: +28 MB at request ~200, flat after) is not read as growth.
-                every = [p.body for *_, pool in mix.entries for p in pool]
-                for i in range(0, len(every), concurrency):
-                    await asyncio.gather(*(wide.post("/v1/compress", json=b) for b in every[i : i + concurrency]))
-                for _ in range(2):
-                    burst = [body("compress") for _ in range(2 * concurrency)] + [body("recover") for _ in range(8)]
-                    await asyncio.gather(*(wide.post(path, json=payload) for path, payload in burst))
-            await run_until(warmup)
-            for k in range(1, checkpoints + 1):
-                await run_until(warmup + (total - warmup) * k // checkpoints)
+                done = until
+                samples.append({"requests": sum(statuses.values()), **await idle_stats(srv, http)})
 
     asyncio.run(main())
     return {
