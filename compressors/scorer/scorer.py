@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..fast_tokenizer import direct_backend
 from ..packing import length_batches
+from . import attention
 from .loading import LoadedModel
 from .protocol import Scorer, TokenStream
 
@@ -109,6 +110,15 @@ class CausalLMScorer(Scorer):
             raise ValueError("the tokenizer has neither a BOS nor an EOS token to start sequences with")
         self.start_id: int = int(start)
         self._lock = threading.Lock()
+        self.grouped_attention = attention.install(loaded.model, self.device)
+        # The stream builds its 4-D mask itself where SDPA takes it (once per call, additive).
+        self._own_masks = loaded.model.config._attn_implementation in ("sdpa", attention.NAME)
+        self._mask_dtype = loaded.model.get_input_embeddings().weight.dtype
+        head = self._head
+        self._head_buffered = (
+            self.device.type == "cpu" and type(head) is torch.nn.Linear and head.bias is None
+        )  # a plain head: its logits go into buffers kept between calls (_target_nll)
+        self._head_buffers: tuple[torch.Tensor, torch.Tensor | None] | None = None
         params = inspect.signature(self._base.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
@@ -237,6 +247,11 @@ class CausalLMScorer(Scorer):
         """The head a chunk at a time, NLL by the fused cross-entropy in fp32. Small chunks keep the
         logits (chunk x vocabulary) in cache: on 2 CPU cores 128-token chunks took a third of the time
         of 1024-token ones over the 49,152-word vocabulary, and the fused kernel beat logsumexp + gather."""
+        if hidden.shape[0] == 0:
+            return torch.empty(0)
+        if self._head_buffered and hidden.dtype == self._head.weight.dtype:
+            with self._lock:  # the buffers are the scorer's
+                return self._target_nll_buffered(hidden, targets)
         res = []
         targets = targets.to(hidden.device)
         for lo in range(0, hidden.shape[0], self.head_chunk_tokens):
@@ -244,9 +259,29 @@ class CausalLMScorer(Scorer):
             if self._softcap:
                 logits = torch.tanh(logits / self._softcap) * self._softcap
             res.append(F.cross_entropy(logits, targets[lo : lo + self.head_chunk_tokens], reduction="none"))
-        if not res:
-            return torch.empty(0)
         return torch.cat(res).cpu()
+
+    @torch.inference_mode()
+    def _target_nll_buffered(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """_target_nll's values (the same bits: the same matmul, fp32 cast and log-softmax, done in place)
+        with the chunk's logits written into buffers kept between calls. On CPU a fresh chunk x vocabulary
+        tensor is fresh pages from the OS each time: the tiny model's head took twice as long."""
+        weight, chunk = self._head.weight, self.head_chunk_tokens
+        if self._head_buffers is None:
+            logits = torch.empty(chunk, weight.shape[0], dtype=weight.dtype)
+            self._head_buffers = (logits, None if weight.dtype == torch.float32 else torch.empty(logits.shape))
+        logits_buf, fp32_buf = self._head_buffers
+        out = torch.empty(hidden.shape[0])
+        for lo in range(0, hidden.shape[0], chunk):
+            h = hidden[lo : lo + chunk]
+            n = h.shape[0]
+            logits = torch.mm(h, weight.t(), out=logits_buf[:n])
+            logp = logits if fp32_buf is None else fp32_buf[:n].copy_(logits)
+            if self._softcap:
+                logp.div_(self._softcap).tanh_().mul_(self._softcap)
+            torch.log_softmax(logp, -1, out=logp)
+            torch.neg(logp.gather(1, targets[lo : lo + n, None])[:, 0], out=out[lo : lo + n])
+        return out
 
     # -- KV continuation ---------------------------------------------------------------------------
     def stream(self, prefix: Sequence[int] = (), meter: Meter | None = None) -> Stream:
@@ -291,9 +326,13 @@ class Stream(TokenStream):
             if i < len(self.logical) and self.logical[i] == p:  # else a rebase already dropped it
                 self.visible[i + 1] = False
 
+    @torch.inference_mode()
     def _feed(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None = None) -> torch.Tensor:
         t0 = time.perf_counter()
-        mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
+        if self.visible and self.s._own_masks:
+            mask = attention.additive_mask(torch.tensor(self.visible), len(ids), self.s._mask_dtype)
+        else:  # a 2-D mask: transformers builds the 4-D one (none at all for the first feed: is_causal)
+            mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
         hidden, self.past = self.s._forward(torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty())
         self.ids.extend(ids)
         self.visible.extend([True] * len(ids))

@@ -125,3 +125,46 @@ def test_batches_carry_at_most_the_allowed_padding(scorer, max_padding, passes):
     assert meter.forward_passes == passes
     for seq, x in zip(SEQS, got, strict=True):
         torch.testing.assert_close(x, scorer.nll([seq])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_grouped_attention_and_the_streams_own_mask_match_transformers(tiny_llama, tiny_llama_dir):
+    """On CPU the grouped-query model runs attention.grouped_sdpa and the stream passes its own 4-D
+    mask; transformers' SDPA path with its own mask from the 2-D one gives the same NLLs."""
+    from compressors.scorer import load_model
+
+    assert tiny_llama.grouped_attention
+    seq = list(range(300, 360))
+    stream = tiny_llama.stream(seq[:20])
+    stream.hide(range(3, 12))
+    mine = stream.extend(seq[20:40])
+    stream.hide(range(25, 31))
+    mine = torch.cat([mine, stream.extend(seq[40:])])
+    model = load_model(str(tiny_llama_dir), quantization="fp32", device="cpu").model
+    model.set_attn_implementation("sdpa")
+    first_mask = torch.ones(1, 41, dtype=torch.long)  # the start token, then seq
+    first_mask[0, 4:13] = 0
+    second_mask = torch.cat([first_mask, torch.ones(1, 20, dtype=torch.long)], 1)
+    second_mask[0, 26:32] = 0
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([[tiny_llama.start_id, *seq[:20]]]), use_cache=True)
+        cache = logits.cache if hasattr(logits, "cache") else logits.past_key_values
+        out = model(input_ids=torch.tensor([seq[20:40]]), attention_mask=first_mask, cache=cache)
+        first = out.logits[0]
+        out = model(input_ids=torch.tensor([seq[40:]]), attention_mask=second_mask, cache=cache)
+        logits = torch.cat([logits.logits[0, -1:], first, out.logits[0, :-1]])
+    theirs = torch.nn.functional.cross_entropy(logits.float(), torch.tensor(seq[20:]), reduction="none")
+    torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_the_buffered_head_gives_the_same_bits(scorer):
+    torch.manual_seed(0)
+    hidden = torch.randn(300, scorer._head.weight.shape[1])
+    targets = torch.randint(0, scorer._head.weight.shape[0], (300,))
+    assert scorer._head_buffered
+    buffered = scorer._target_nll(hidden, targets)
+    scorer._head_buffered = False
+    try:
+        plain = scorer._target_nll(hidden, targets)
+    finally:
+        scorer._head_buffered = True
+    assert torch.equal(buffered, plain)
