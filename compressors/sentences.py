@@ -9,6 +9,7 @@ import functools
 
 import pysbd
 
+from . import regex_cache
 from .scorer import Meter
 from .units import Segmented, resegment
 
@@ -17,7 +18,10 @@ KEEP_FACTOR = 1.4  # sentences are kept up to this multiple of the context budge
 
 @functools.cache
 def _splitter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+    splitter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    splitter.processor("Dr. A. B. went home. He slept.").process()  # loads every module its rules use
+    regex_cache.use_in("pysbd")  # its ~600 rule patterns overflow re's 512-pattern cache (regex_cache.py)
+    return splitter
 
 
 def sentence_starts(text: str) -> list[int]:

@@ -3,12 +3,16 @@ tiny random LM: its surprise is noise, so what survives shows what the relevance
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
+from rank_bm25 import BM25Okapi
 
 from compressors import CompressionSpec, compress
 from compressors.errors import InvalidInput
 from compressors.ranking import embedding
-from compressors.relevance import resolve, sentence_texts
+from compressors.relevance import okapi, resolve, sentence_texts
 from compressors.sentences import sentence_of_units
 from compressors.units import segment
 
@@ -72,3 +76,14 @@ def test_the_kept_documents_go_through_the_lm_once_unless_contrastive_is_asked_f
     kept = sum(c.original_tokens for c in once.contexts if c.kept)
     assert once.scored_tokens <= kept + len(tiny_llama.encode(QUESTION)) + 8 * len(docs)  # + separators
     assert twice.scored_tokens >= once.scored_tokens + kept
+
+
+def test_okapi_gives_rank_bm25s_scores_bit_for_bit():
+    words = "the a of ceiling chapel rome painted river water earth cable 1858 who sistine".split()
+    rng = random.Random(0)
+    for _ in range(300):
+        corpus = [[rng.choice(words) for _ in range(rng.randint(1, 12))] for _ in range(rng.randint(1, 9))]
+        query = [rng.choice(words + ["absent"]) for _ in range(rng.randint(0, 6))]
+        want = BM25Okapi(corpus).get_scores(query) if query else np.zeros(len(corpus))
+        got = okapi(corpus, query)
+        assert got.tobytes() == np.asarray(want, dtype=np.float64).tobytes()
