@@ -153,7 +153,14 @@ class CompressRequest(BaseModel):
         description="Keep the last N sentences of every kept document whole, as far as its budget allows "
         "(few-shot demonstrations end with their answer, the most predictable line); 0: off.",
     )
-    window_tokens: int = Field(200, ge=16, le=4096, description="Window of iterative token-level compression.")
+    window_tokens: int = Field(
+        200,
+        ge=16,
+        le=4096,
+        description="Window of iterative token-level compression: keep decisions are made per window. Windows "
+        "are fed to the model together up to 512 tokens (or one window, if larger), across documents; windows "
+        "fed together condition on each other uncompressed.",
+    )
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
     )

@@ -7,7 +7,7 @@ retriever). Otherwise a cheaper judge of the same sentences gives the relevance 
 LM pass over the kept documents:
 - `lexical`: BM25 of each sentence against the question, among the document's sentences (free);
 - `retriever`: cosine similarity of each sentence to the question under the embedding retriever
-  (all-MiniLM-L6-v2: about twice the retriever's time on the kept documents, short texts batch badly).
+  (all-MiniLM-L6-v2: ~180-215 ms for 35 sentences on 2 CPU cores, docs/benchmarks.md).
 `auto` picks the contrastive stream when it is free, else lexical: on held-out synthetic NQ-20 at rate
 0.1 it kept the answer in 40 of 40 prompts where the retriever kept 35 and the second LM pass 34
 (dev split: 50 of 50 for both judges), and it costs nothing (docs/benchmarks.md)."""
