@@ -14,14 +14,9 @@ LM pass over the kept documents:
 
 from __future__ import annotations
 
-import functools
-import math
-import operator
-from collections import Counter
-
 import numpy as np
 
-from .ranking.bm25 import _terms
+from .ranking.bm25 import bm25_scores
 from .scorer import Meter
 from .units import Segmented
 
@@ -51,8 +46,7 @@ def sentence_scores(
     """Per document, one relevance score per sentence (higher: the question needs it more)."""
     texts = [sentence_texts(s, st) for s, st in zip(segs, sentences, strict=True)]
     if source == "lexical":
-        query = _terms(question)
-        return [okapi([_terms(x) or ["\u0000"] for x in t], query) if t else np.zeros(0) for t in texts]
+        return [np.asarray(bm25_scores(t, question), dtype=np.float64) if t else np.zeros(0) for t in texts]
     flat = [t for doc in texts for t in doc]
     retriever = scorer.retriever
     job = meter.timed(lambda: retriever.scores(flat, question) if flat else [])  # model time, like the ranker's
@@ -62,31 +56,3 @@ def sentence_scores(
         out.append(scores[at : at + len(doc)])
         at += len(doc)
     return out
-
-
-def okapi(corpus: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25):
-    """rank_bm25's BM25Okapi(corpus).get_scores(query), the same floats in the same order of operations
-    (tests/unit/test_relevance.py compares them bit for bit), without its per-word Python loops: term
-    counts by Counter, each idf computed once per document frequency, only the query's words looked up.
-    Per sentence of every kept document, that library's index building was most of the lexical judge's time."""
-    n = len(corpus)
-    if not query:
-        return np.zeros(n)
-    freqs = [Counter(doc) for doc in corpus]
-    df = Counter()  # word -> sentences holding it, in first-seen order like rank_bm25's (its idf sum's order)
-    for f in freqs:
-        df.update(f.keys())
-    doc_len = np.array([len(doc) for doc in corpus])
-    avgdl = sum(len(doc) for doc in corpus) / n
-    raw = {d: math.log(n - d + 0.5) - math.log(d + 0.5) for d in set(df.values())}
-    average_idf = functools.reduce(operator.add, map(raw.__getitem__, df.values()), 0) / len(df)
-    eps = epsilon * average_idf
-    score = np.zeros(n)
-    for q in query:
-        if q not in df:
-            continue  # idf 0: adds +0.0 (or -0.0) to a score that never is -0.0, so nothing
-        idf = raw[df[q]]
-        idf = eps if idf < 0 else idf
-        q_freq = np.array([f.get(q) or 0 for f in freqs])
-        score += (idf or 0) * (q_freq * (k1 + 1) / (q_freq + k1 * (1 - b + b * doc_len / avgdl)))
-    return score

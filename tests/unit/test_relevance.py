@@ -12,7 +12,8 @@ from rank_bm25 import BM25Okapi
 from compressors import CompressionSpec, compress
 from compressors.errors import InvalidInput
 from compressors.ranking import embedding
-from compressors.relevance import okapi, resolve, sentence_texts
+from compressors.ranking.bm25 import okapi
+from compressors.relevance import resolve, sentence_texts
 from compressors.sentences import sentence_of_units
 from compressors.units import segment
 
