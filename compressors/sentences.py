@@ -6,6 +6,7 @@ goes first."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import pysbd
 
@@ -63,12 +64,15 @@ def _protected(seg: Segmented, a: int, b: int) -> bool:
     return any(f and x < b and y > a for (x, y), f in zip(seg.unit_spans, seg.forced, strict=False))
 
 
-def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: str, budget: int, meter: Meter):
+def sentence_filter(
+    scorer, segs: Mapping[int, Segmented], chosen: list[int], question: str, budget: int, meter: Meter
+) -> dict[int, Segmented]:
+    """`segs`: the chosen documents' units by document index; the same, their dropped sentences cut out."""
     spans = {i: sentence_spans(segs[i].text) for i in chosen}
     sents = {i: [segs[i].text[a:b] for a, b in spans[i]] for i in chosen}
     flat = [(i, j, s) for i in chosen for j, s in enumerate(sents[i]) if s.strip()]
     if len(flat) <= 1:
-        return segs
+        return dict(segs)
     q = scorer.encode(question.strip() + "\n\n") if question.strip() else []
     ids = [scorer.encode(s) for _, _, s in flat]
     nll = scorer.nll([q + x for x in ids], score_from=[len(q)] * len(ids), meter=meter)
@@ -81,7 +85,7 @@ def sentence_filter(scorer, segs: list[Segmented], chosen: list[int], question: 
             break
         keep.add(k)
         used += len(ids[k])
-    out = list(segs)
+    out = dict(segs)
     for i in chosen:
         parts = [spans[i][j] for k, (d, j, _) in enumerate(flat) if d == i and k in keep]
         out[i] = resegment(segs[i], parts, scorer.tokenizer)

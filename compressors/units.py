@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .fast_tokenizer import direct_backend
-from .protection import ATOMIC, DEFAULT, PIN, Protection, merge_regions, regions
+from .protection import ATOMIC, DEFAULT, PIN, Protection, Region, merge_regions, regions
 
 # Han, kana, CJK symbols and punctuation, full-width forms: scripts written without spaces. (Hangul
 # is written with spaces between words, so a Korean word is a unit like a Latin one.)
@@ -166,15 +166,19 @@ def split_flagged(text: str, rules: Protection = DEFAULT) -> tuple[list[tuple[in
     return spans, [k not in (None, ATOMIC) for k in kinds]
 
 
-def split_kinds(text: str, rules: Protection = DEFAULT) -> tuple[list[tuple[int, int]], list[str | None]]:
+def split_kinds(
+    text: str, rules: Protection = DEFAULT, found: list[Region] | None = None
+) -> tuple[list[tuple[int, int]], list[str | None]]:
     """The units of `text` and, per unit, its region kind (None for a plain word). Protected and
     structural regions are one unit each, with the whitespace before them; the words between them
-    are units."""
+    are units. `found`: regions(text, rules), when the caller has them."""
     japanese = bool(_KANA.search(text))
     spans: list[tuple[int, int]] = []
     kinds: list[str | None] = []
     pos = 0
-    for a, b, kind in merge_regions(regions(text, rules)) if text else []:
+    if found is None:
+        found = regions(text, rules) if text else []
+    for a, b, kind in merge_regions(found):
         while a > pos and text[a - 1].isspace():
             a -= 1
         words = _word_units(text, pos, a, japanese)
@@ -217,13 +221,53 @@ def encode_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int
     return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
+@dataclass(frozen=True)
+class Tokenized:
+    """A document's scorer tokens and protection rules, before it is cut into units: all the coarse
+    stage reads (its tokens; whether it holds text the caller pinned). Units are cut (`segmented`)
+    only for the documents the coarse stage keeps, most of a long prompt's documents never are."""
+
+    text: str
+    token_ids: list[int]
+    offsets: list[tuple[int, int]]  # each token's char [start, end), in `text` shifted by `base`
+    rules: Protection = DEFAULT
+    base: int = 0  # where `text` starts in the string the offsets index (the assembled prompt)
+    found: list[Region] | None = None  # regions(text, rules), when pinning needed them
+
+    @property
+    def pinned(self) -> bool:
+        return self.found is not None and any(kind == PIN for _, _, kind in self.found)
+
+    def segmented(self) -> Segmented:
+        return _cut_units(self)
+
+
+def tokenized(text: str, ids: list[int], offsets: list[tuple[int, int]], rules: Protection, base: int = 0) -> Tokenized:
+    """`text`'s tokens with its rules; the protection regions are found now only where they may pin the
+    document (the caller's force tokens, spans and patterns, a JSON skeleton): a pattern that fails
+    fails here, before any model work, and the coarse stage knows which documents it must keep."""
+    pins = rules.force_tokens or rules.patterns or rules.ranges or rules.as_json
+    found = regions(text, rules) if pins and text else None
+    return Tokenized(text, ids, offsets, rules, base, found)
+
+
+def tokenize(text: str, tokenizer, rules: Protection = DEFAULT) -> Tokenized:
+    ids, offsets = encode_offsets(tokenizer, text) if text else ([], [])
+    return tokenized(text, ids, offsets, rules)
+
+
 def segment(text: str, tokenizer, rules: Protection = DEFAULT) -> Segmented:
+    return tokenize(text, tokenizer, rules).segmented()
+
+
+def _cut_units(doc: Tokenized) -> Segmented:
+    text, ids, rules = doc.text, doc.token_ids, doc.rules
     if not text:
         return Segmented(text, [], [], [], [], rules)
-    ids, offsets = encode_offsets(tokenizer, text)
-    starts, ends = [o[0] for o in offsets], [o[1] for o in offsets]
+    base = doc.base
+    starts, ends = [o[0] - base for o in doc.offsets], [o[1] - base for o in doc.offsets]
     n = len(ids)
-    spans, kinds = split_kinds(text, rules)
+    spans, kinds = split_kinds(text, rules, doc.found)
     forced = [k not in (None, ATOMIC) for k in kinds]
     unit_tokens: list[tuple[int, int]] = []
     t = 0

@@ -14,13 +14,14 @@ import torch
 from .. import budget as B
 from .. import relevance as R
 from ..counting import SCORER, counter
+from ..prompt_tokens import tokenize_prompt
 from ..ranking import rank
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
 from ..spec import CompressionSpec
 from ..tokens import importance, iterative_nll
-from ..units import Segmented, segment
+from ..units import Segmented, Tokenized
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Prepared:
     instruction: str
     question: str
     docs: tuple[str, ...]
-    segs: tuple[Segmented, ...]
+    tokens: tuple[Tokenized, ...]  # per document; cut into units only once the coarse stage keeps it
     text: str  # the uncompressed prompt, assembled as the output is
     budget: B.Budget  # in the caller's tokens (spec.count_with)
     ms: float = 0.0  # how long preparing took
@@ -53,51 +54,51 @@ class Prepared:
 
     @property
     def context_tokens(self) -> list[int]:
-        return [len(s.token_ids) for s in self.segs]
+        return [len(t.token_ids) for t in self.tokens]
 
 
 def prepare(scorer, spec: CompressionSpec) -> Prepared:
     t0 = time.perf_counter()
     docs = tuple(spec.context)
-    segs = tuple(segment(d, scorer.tokenizer, spec.protection(i)) for i, d in enumerate(docs))
-    text = B.assemble(spec.instruction, list(docs), spec.question)
-    in_scorer = scorer.count(text)
+    prompt = tokenize_prompt(scorer.tokenizer, spec.instruction, list(docs), spec.question, spec.protection)
+    text, in_scorer = prompt.text, prompt.count
     count = counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
     original = in_scorer if spec.count_with == SCORER else count(text)
     budget = B.plan_budget(
         count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
     )
     ms = (time.perf_counter() - t0) * 1000
-    return Prepared(spec.instruction, spec.question, docs, segs, text, budget, ms, in_scorer, count)
+    return Prepared(spec.instruction, spec.question, docs, prompt.docs, text, budget, ms, in_scorer, count)
 
 
 # -- coarse ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Coarse:
     """Documents kept by the coarse cut, best first; every document's rank (None: not ranked); the
-    question-free NLL of the documents a ranker scored anyway; the documents' units after it (the
-    sentence filter may replace them)."""
+    question-free NLL of the documents a ranker scored anyway; the kept documents' units, by document
+    index (the sentence filter may replace them)."""
 
     chosen: tuple[int, ...]
     ranks: Mapping[int, int] | None
     local_nll: Mapping[int, torch.Tensor]
-    segs: tuple[Segmented, ...]
+    segs: Mapping[int, Segmented]
     scores: list[float] | None = None  # the coarse ranker's score per document (None: no ranking ran)
 
 
 def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, meter: Meter, checkpoint) -> Coarse:
     """Coarse-grained compression: rank documents, keep the best up to the (slackened) budget."""
     if len(prep.docs) <= 1:
-        return Coarse((0,), None, {}, prep.segs)
+        return Coarse((0,), None, {}, {i: t.segmented() for i, t in enumerate(prep.tokens)})
     checkpoint()
-    ids = [s.token_ids for s in prep.segs]
+    ids = [t.token_ids for t in prep.tokens]
     ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
     order = ranking.order()
     lengths = [len(x) for x in ids]
-    forced = [*spec.force_context_ids, *(i for i, s in enumerate(prep.segs) if s.pinned)]  # caller-protected text
+    forced = [*spec.force_context_ids, *(i for i, t in enumerate(prep.tokens) if t.pinned)]  # caller-protected text
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
     local = dict(ranking.local_nll or {})
-    return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, prep.segs, ranking.scores)
+    segs = {i: prep.tokens[i].segmented() for i in chosen}
+    return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, segs, ranking.scores)
 
 
 def question_relevance(spec: CompressionSpec, cfg: MethodConfig, question: str) -> bool:
@@ -108,8 +109,8 @@ def question_relevance(spec: CompressionSpec, cfg: MethodConfig, question: str) 
 # -- sentence filter ------------------------------------------------------------------------------
 def filter_sentences(scorer, prep: Prepared, kept: Coarse, meter: Meter) -> Coarse:
     """Drop whole low-value sentences inside the chosen documents; their NLLs no longer apply."""
-    segs = sentence_filter(scorer, list(kept.segs), list(kept.chosen), prep.question, prep.budget.context_tokens, meter)
-    return Coarse(kept.chosen, kept.ranks, {}, tuple(segs), kept.scores)
+    segs = sentence_filter(scorer, kept.segs, list(kept.chosen), prep.question, prep.budget.context_tokens, meter)
+    return Coarse(kept.chosen, kept.ranks, {}, segs, kept.scores)
 
 
 # -- rates ----------------------------------------------------------------------------------------
