@@ -19,7 +19,7 @@ scheduler's batching on and off. nf4 = the same random weights quantised in plac
 with terse's own nf4 settings from compressors.scorer.loading: NF4, double quantisation, bf16 compute on CUDA,
 the output head kept in bf16 as transformers does); `--nf4-method reload` instead saves the bf16 model and
 reloads it with terse's from_pretrained arguments. BM25 and the sentence filter are compressors' own
-(rank-bm25 and pysbd must be importable: carry their wheels, bench/README.md).
+(rank-bm25 and sentencex must be importable: carry their wheels, bench/README.md).
 
 Results: a markdown table on stdout and JSON (+ markdown) in $OUT when it is set, else bench/results/
 gpu-<tag>.{json,md}; the JSON is rewritten after every cell, so a run cut short keeps what it measured.
@@ -377,7 +377,7 @@ def environment(device: str) -> dict:
     import torch
 
     env = {"python": platform.python_version(), "platform": platform.platform(), "device": device}
-    for name in ("torch", "transformers", "bitsandbytes", "accelerate", "rank-bm25", "pysbd"):
+    for name in ("torch", "transformers", "bitsandbytes", "accelerate", "rank-bm25", "sentencex"):
         try:
             env[name] = md.version(name)
         except md.PackageNotFoundError:

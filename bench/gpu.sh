@@ -47,7 +47,7 @@ import sys
 
 print("python", platform.python_version(), sys.executable)
 for name in ("torch", "transformers", "bitsandbytes", "accelerate", "safetensors", "tokenizers",
-             "huggingface-hub", "rank-bm25", "pysbd"):
+             "huggingface-hub", "rank-bm25", "sentencex"):
     try:
         print(f"  {name} {md.version(name)}")
     except md.PackageNotFoundError:
@@ -61,8 +61,8 @@ if ! "$PY" -c "import transformers" >/dev/null 2>&1; then
     echo "gpu.sh: transformers is not importable with $PY; carry a wheelhouse in .cache/gpu-wheels (see bench/README.md)" >&2
     exit 3
 fi
-if ! "$PY" -c "import rank_bm25, pysbd" >/dev/null 2>&1; then
-    echo "gpu.sh: rank-bm25 / pysbd are not importable with $PY (compressors imports them); carry their wheels in .cache/gpu-wheels (see bench/README.md)" >&2
+if ! "$PY" -c "import rank_bm25, sentencex" >/dev/null 2>&1; then
+    echo "gpu.sh: rank-bm25 / sentencex are not importable with $PY (compressors imports them); carry their wheels in .cache/gpu-wheels (see bench/README.md)" >&2
     exit 3
 fi
 if [ "$dry" = 0 ] && [ "$("$PY" -c 'import torch; print(int(torch.cuda.is_available()))' 2>/dev/null)" != 1 ]; then

@@ -1,63 +1,70 @@
 """Sentence-level filter (LLMLingua's optional middle stage): inside the chosen documents, drop whole
-low-value sentences before token pruning. Sentences come from pysbd, a rule-based splitter that needs
-no downloaded data; a sentence's value is its mean NLL given the question, so off-topic boilerplate
-goes first."""
+low-value sentences before token pruning. Sentences come from sentencex, a rule-based splitter (compiled,
+its rules built in: nothing is downloaded); a sentence's value is its mean NLL given the question, so
+off-topic boilerplate goes first."""
 
 from __future__ import annotations
 
-import functools
+import itertools
+import re
+import unicodedata
 from collections.abc import Mapping
 
-import pysbd
+import sentencex
 
-from . import regex_cache
 from .scorer import Meter
 from .units import Segmented, resegment
 
 KEEP_FACTOR = 1.4  # sentences are kept up to this multiple of the context budget
+_LIST_MARKER = re.compile(r"\(?(\d{1,3}|[A-Za-z])[.)]")
+# Titles that sentencex 1.0.30+ reads as its case-insensitive units and degrees (ms, ft, MD), which may
+# end a sentence before a capital: "Ms. Thompson" is one sentence.
+_TITLES = frozenset({"Ms.", "Mx.", "Ft.", "Md."})
 
 
-@functools.cache
-def _splitter() -> pysbd.Segmenter:
-    splitter = pysbd.Segmenter(language="en", clean=False, char_span=True)
-    splitter.processor("Dr. A. B. went home. He slept.").process()  # loads every module its rules use
-    regex_cache.use_in("pysbd")  # its ~600 rule patterns overflow re's 512-pattern cache (regex_cache.py)
-    return splitter
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
+def _ends_sentence(boundary: dict) -> bool:
+    """Whether one of sentencex's sentences really ends where it says. A list marker alone ("1. ", "a) ")
+    does not (the item it numbers follows), nor a title (_TITLES). Else a sentence ends at the mark
+    sentencex names, or without one only at a closing quote or bracket (`He said: "No." Then`); its
+    list rule also cuts before a "2)" or "x)" inside a formula ("(2x + | 2) + (x + | 2)"), with no mark."""
+    said = boundary["text"].strip()
+    if _LIST_MARKER.fullmatch(said) or said.rpartition(" ")[2] in _TITLES:
+        return False
+    if boundary["boundary_symbol"] is not None:
+        return True
+    return not said or said[-1] in "\"'" or unicodedata.category(said[-1]) in ("Pe", "Pf")
 
 
 def sentence_starts(text: str) -> list[int]:
-    """Where pysbd's sentences start in `text` (the starts of Segmenter.segment's char spans).
-    pysbd finds a sentence's span by compiling a regex per sentence (`sentence\\s*`) and scanning
-    the text from its start: most of its time, and its patterns flush the `re` cache that its rules
-    need. This is the same search (the first match ending past the previous sentence) with str.find;
-    a new Processor per call also keeps concurrent requests apart (a Segmenter holds its text)."""
-    if not text:
+    """Where sentences start in `text` (char offsets, ascending): 0, then each later sentence's first
+    non-space character, so whitespace stays with the sentence before it and none is blank. Every line
+    starts a sentence (a list item, a heading or a line of code is one), and sentencex (English rules;
+    they also end sentences at CJK 。！？) splits each line: line by line, so that a line it misreads (a
+    formula's "2)" taken for a list item, after which it stops splitting) does not spread to the next."""
+    if not text.strip():
         return []
-    starts: list[int] = []
-    end = 0
-    for sent in _splitter().processor(text).process():
-        if not sent:
-            continue  # a regex on "" matches only whitespace; pysbd never yields one
-        pos = 0
-        while (at := text.find(sent, pos)) >= 0:
-            stop = at + len(sent)
-            while stop < len(text) and text[stop].isspace():  # the pattern's trailing \s*
-                stop += 1
-            if stop > end:
-                starts.append(at)
-                end = stop
-                break
-            pos = stop  # finditer goes on after the match
-    return starts
+    cuts, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        line = text[start:end]
+        if not line.isspace():
+            found = sentencex.get_sentence_boundaries("en", line)
+            cuts += [start, *(start + b["start_index"] for a, b in itertools.pairwise(found) if _ends_sentence(a))]
+        start = end
+    first = _skip_space(text, 0)  # leading whitespace joins the first sentence
+    return sorted({0, *(at for at in (_skip_space(text, x) for x in cuts) if first < at < len(text))})
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Each sentence's char [start, end); together they cover `text`."""
-    if not text.strip():
-        return []
     starts = sentence_starts(text)
-    starts = sorted({0, *(x for x in starts if 0 < x < len(text))})
-    return list(zip(starts, [*starts[1:], len(text)], strict=True))
+    return list(zip(starts, [*starts[1:], len(text)], strict=False))  # none for blank text
 
 
 def _protected(seg: Segmented, a: int, b: int) -> bool:
@@ -93,7 +100,7 @@ def sentence_filter(
 
 
 def sentence_of_units(seg: Segmented) -> list[int]:
-    """For each unit, the index of the sentence (pysbd) its middle falls in."""
+    """For each unit, the index of the sentence (sentence_starts) its middle falls in."""
     if not seg.text.strip():
         return [0] * len(seg)
     starts = sentence_starts(seg.text)
