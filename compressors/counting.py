@@ -10,8 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .budget import SEPARATOR, assemble
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .fast_tokenizer import JoinedCounts
 
 SCORER = "scorer"
 CL100K = "cl100k_base"
@@ -68,3 +73,36 @@ def _tokenizer_json(path: str) -> Callable[[str], int]:
     except Exception as e:  # the file is the caller's: any parse failure is their input
         raise InvalidInput(f"count_with: {path} is not a tokenizer.json ({type(e).__name__})") from e
     return lambda text: len(tok.encode(text, add_special_tokens=False).ids) if text else 0
+
+
+class PromptCounts:
+    """One request's exact counts of prompts assembled from parts (budget.assemble: instruction,
+    contexts, question, joined by blank lines), each distinct part counted once. Where `joined`
+    (fast_tokenizer.JoinedCounts of the counting tokenizer) holds for the parts, a prompt's count is the
+    sum of its parts' counts: the final cut's candidate prompts then count only the documents whose
+    kept text changed, and the response's per-document counts are known already. Else the whole
+    prompt is counted, as before."""
+
+    def __init__(self, count: Callable[[str], int], joined: JoinedCounts | None = None) -> None:
+        self.count = count
+        self.joined = joined if joined is not None and joined.separator == SEPARATOR else None
+        self.seen: dict[str, int] = {}
+        self.joinable: set[str] = set()  # parts the rule was checked to hold for
+
+    def part(self, text: str) -> int:
+        n = self.seen.get(text)
+        if n is None:
+            n = self.seen[text] = self.count(text)
+        return n
+
+    def prompt(self, instruction: str, contexts: list[str], question: str) -> tuple[str, int]:
+        """The assembled prompt and its count."""
+        text = assemble(instruction, contexts, question)
+        parts = [p for p in (instruction, *contexts, question) if p]
+        unchecked = [p for p in dict.fromkeys(parts) if p not in self.joinable]
+        if self.joined is None or not parts or not self.joined.applies(unchecked):
+            return text, self.count(text)
+        self.joinable.update(unchecked)
+        new = [p for p in unchecked if p not in self.seen]
+        self.seen.update(zip(new, self.joined.counts(new), strict=True))
+        return text, sum(map(self.seen.__getitem__, parts)) + self.joined.per_separator * (len(parts) - 1)

@@ -9,12 +9,14 @@ is recalibrated on the exact count and the bisection runs again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from .units import Segmented
 
 ROUNDS = 3  # bisections, each ending in one exact count
+R = TypeVar("R")  # what `measure` renders a cut into (the prompt, and whatever the caller keeps with it)
 
 
 class _Doc:
@@ -54,18 +56,17 @@ def select_units(
     segs: list[Segmented],
     scores: list[list[float]],
     rates: list[float],
-    render: Callable[[list[list[bool]]], str],
-    count: Callable[[str], int],
+    measure: Callable[[list[list[bool]]], tuple[R, int]],
     target: int,
     iterations: int = 24,
-) -> tuple[list[list[bool]], str, int]:
+) -> tuple[list[list[bool]], R, int]:
+    """`measure`: keep decisions -> (the rendered prompt, its exact token count)."""
     docs = [_Doc(s, sc, r) for s, sc, r in zip(segs, scores, rates, strict=True)]
     costs = [[b - a for a, b in s.unit_tokens] for s in segs]
 
     def exact(ks: list[int]):
         keeps = [d.keep(k) for d, k in zip(docs, ks, strict=True)]
-        text = render(keeps)
-        return keeps, text, count(text)
+        return keeps, *measure(keeps)
 
     def kept_tokens(ks: list[int]) -> int:
         return sum(d.tokens(k) for d, k in zip(docs, ks, strict=True))
@@ -95,7 +96,7 @@ def select_units(
         if cand[2] <= target and (under is None or cand[2] > under[2]):
             under = cand
     if under is not None and abs(best[2] - target) > 0.02 * target:
-        best = _fill(under, segs, scores, costs, render, count, target, best)
+        best = _fill(under, segs, scores, costs, measure, target, best)
     return best
 
 
@@ -120,7 +121,7 @@ def _bisect(at, kept_tokens, offset: int, target: int, hi: float, iterations: in
     return best
 
 
-def _fill(under, segs, scores, costs, render, count, target, best, tries: int = 64):
+def _fill(under, segs, scores, costs, measure, target, best, tries: int = 64):
     """Bisection moves whole shares of every document; with a few dear units (long merged names)
     no share lands close. Top up the best cut under the target with the most important units that
     still fit the gap, one at a time."""
@@ -134,10 +135,9 @@ def _fill(under, segs, scores, costs, render, count, target, best, tries: int = 
         if costs[d][i] > target - n_tokens:
             continue
         keeps[d][i] = True
-        text = render(keeps)
-        got = count(text)
+        rendered, got = measure(keeps)
         if got <= target:
-            n_tokens, under = got, (keeps, text, got)
+            n_tokens, under = got, (keeps, rendered, got)
             keeps = [list(k) for k in keeps]
         else:
             keeps[d][i] = False

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..budget import assemble
-from ..counting import SCORER
+from ..budget import SEPARATOR, assemble
+from ..counting import SCORER, PromptCounts
+from ..fast_tokenizer import joined_counts
 from ..labels import attach_labels
 from ..protection import protected_over_budget
 from ..scorer import Meter
@@ -71,6 +72,8 @@ def run(
     budget = prep.budget
 
     count = prep.count or scorer.count
+    # every count of an assembled prompt or a document's kept text, each text counted once
+    counts = PromptCounts(count, joined_counts(scorer.tokenizer, SEPARATOR) if spec.count_with == SCORER else None)
 
     def outcome(kept_texts: dict[int, str], ranks) -> list[ContextOutcome]:
         lengths = prep.context_tokens
@@ -80,7 +83,7 @@ def run(
                 i in kept_texts,
                 kept_texts.get(i, ""),
                 lengths[i],
-                count(kept_texts[i]) if i in kept_texts else 0,
+                counts.part(kept_texts[i]) if i in kept_texts else 0,
                 ranks.get(i) if ranks else None,
             )
             for i in range(len(prep.docs))
@@ -113,7 +116,7 @@ def run(
     plan = S.rates(prep, kept, spec, cfg)
     scored = S.token_scores(scorer, prep, kept, plan, spec, cfg, meter, checkpoint)
     clock.lap("token_level")
-    cut = S.select(scorer, prep, plan, scored)
+    cut = S.select(scorer, prep, plan, scored, counts)
     clock.lap("selection")
     result = Compression(
         cut.prompt,

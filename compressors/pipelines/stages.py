@@ -13,7 +13,7 @@ import torch
 
 from .. import budget as B
 from .. import relevance as R
-from ..counting import SCORER, counter
+from ..counting import SCORER, PromptCounts, counter
 from ..prompt_tokens import tokenize_prompt
 from ..ranking import rank
 from ..scorer import Meter
@@ -223,18 +223,17 @@ class Selection:
     kept_texts: Mapping[int, str]
 
 
-def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores) -> Selection:
-    def render(keeps: list[list[bool]]) -> str:
-        texts = [t for s, k in zip(plan.segs, keeps, strict=True) if (t := s.join(k))]
-        return B.assemble(prep.instruction, texts, prep.question)
+def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: PromptCounts | None = None) -> Selection:
+    """`counts`: the request's PromptCounts (default: whole prompts counted with the caller's counter)."""
+    counts = counts or PromptCounts(prep.count or scorer.count)
 
-    keeps, prompt, n_tokens = select_units(
-        list(plan.segs),
-        list(scored.scores),
-        list(plan.rates),
-        render,
-        prep.count or scorer.count,
-        prep.budget.target_tokens,
+    def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
+        texts = [s.join(k) for s, k in zip(plan.segs, keeps, strict=True)]
+        prompt, n = counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
+        return (prompt, texts), n
+
+    keeps, (prompt, texts), n_tokens = select_units(
+        list(plan.segs), list(scored.scores), list(plan.rates), measure, prep.budget.target_tokens
     )
-    kept_texts = {i: t for i, s, k in zip(plan.order, plan.segs, keeps, strict=True) if (t := s.join(k))}
+    kept_texts = {i: t for i, t in zip(plan.order, texts, strict=True) if t}
     return Selection(tuple(keeps), prompt, n_tokens, kept_texts)

@@ -111,6 +111,8 @@ def check_invariants(scorer, spec: CompressionSpec, out) -> None:
         assert unit_subsequence(c.text, spec.context[c.index]), (c.text, spec.context[c.index])
         if c.text:
             kept.append(c.text)
+        if spec.count_with == "scorer":
+            assert c.compressed_tokens == scorer.count(c.text), c.text
     if spec.instruction:
         assert prompt.startswith(spec.instruction), (prompt[:80], spec.instruction)
     if spec.question:

@@ -64,3 +64,73 @@ def test_chat_counts_in_cl100k(tiny_llama):
     count = counter("cl100k_base", None)
     assert out.stats[0].tokens_before == count(chat[0]["content"])
     assert out.stats[0].tokens_after == count(out.messages[0]["content"])
+
+
+# -- counting an assembled prompt from its parts (fast_tokenizer.JoinedCounts, PromptCounts) ----------
+def _random_parts(rng, alphabet, n):
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(n)]
+
+
+def test_joined_count_is_the_tokenizers_own_count_wherever_the_rule_applies(tiny_llama):
+    import random
+
+    from compressors.budget import SEPARATOR
+    from compressors.fast_tokenizer import joined_counts
+
+    joined = joined_counts(tiny_llama.tokenizer, SEPARATOR)
+    assert joined is not None  # the SmolLM2 tokenizer: byte-level BPE with GPT-2's regex
+    assert (joined.per_separator, tiny_llama.count(SEPARATOR)) == (2, 1)  # "\n\n" between texts is two pieces
+    rng = random.Random(0)
+    # whitespace of every kind, contractions, digits, CJK, special tokens, Unicode that Python and the
+    # tokenizer's regex might class differently
+    alphabet = [*"ab c,.'\"!?-\t\n1中é", "'s", "'ll", "  ", "\u00a0", "\u3000", "\u180e", "\u200b", "\x1c", "\x85"]
+    alphabet += ["<|endoftext|>", "<|im_start|>"]
+    checked = 0
+    for _ in range(20000):
+        parts = _random_parts(rng, alphabet, rng.randint(2, 4))
+        if not joined.applies(parts):
+            continue
+        checked += 1
+        whole = tiny_llama.count(SEPARATOR.join(parts))
+        assert whole == sum(joined.counts(parts)) + joined.per_separator * (len(parts) - 1), parts
+    assert checked > 1000
+    for text in DOCS + [QUESTION]:
+        parts = [w for w in text.split() if w]
+        assert joined.applies(parts)
+        assert tiny_llama.count(SEPARATOR.join(parts)) == sum(joined.counts(parts)) + 2 * (len(parts) - 1)
+
+
+def test_the_rule_refuses_edge_whitespace_and_special_tokens(tiny_llama):
+    from compressors.fast_tokenizer import joined_counts
+
+    joined = joined_counts(tiny_llama.tokenizer, "\n\n")
+    assert joined.applies(["a b", "c"])
+    for bad in (["a ", "b"], ["a", "\nb"], ["", "b"], ["a<|endoftext|>b", "c"]):
+        assert not joined.applies(bad), bad
+    assert joined_counts(tiny_llama.tokenizer, "--") is None  # a separator that is not whitespace
+    assert joined_counts(object(), "\n\n") is None  # no Rust backend: whole texts are counted
+
+
+def test_prompt_counts_equal_whole_counts_and_count_each_part_once(tiny_llama):
+    from compressors.budget import SEPARATOR, assemble
+    from compressors.counting import PromptCounts
+    from compressors.fast_tokenizer import joined_counts
+
+    calls = []
+
+    def count(text):
+        calls.append(text)
+        return tiny_llama.count(text)
+
+    counts = PromptCounts(count, joined_counts(tiny_llama.tokenizer, SEPARATOR))
+    for instruction, docs, question in [
+        ("Answer briefly.", DOCS, QUESTION),
+        ("", DOCS[:1], QUESTION),
+        ("Answer briefly.", [DOCS[0], " leading space", "trailing space "], ""),  # whole prompt counted
+        ("", [], ""),
+    ]:
+        text, n = counts.prompt(instruction, docs, question)
+        assert (text, n) == (assemble(instruction, docs, question), tiny_llama.count(text))
+    assert calls == [assemble("Answer briefly.", [DOCS[0], " leading space", "trailing space "], ""), ""]
+    assert all(counts.part(d) == tiny_llama.count(d) for d in DOCS)  # known already: no new count
+    assert len(calls) == 2
