@@ -25,7 +25,10 @@ def _spans(seg: Segmented) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unit_means(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
-    a, b = _spans(seg)
+    return _means(*_spans(seg), token_values)
+
+
+def _means(a: np.ndarray, b: np.ndarray, token_values: torch.Tensor) -> np.ndarray:
     csum = np.concatenate([[0.0], np.cumsum(token_values.double().numpy())])
     return (csum[b] - csum[a]) / np.maximum(b - a, 1)
 
@@ -33,7 +36,10 @@ def unit_means(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
 def unit_peaks(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
     """A unit's most surprising token: a name or a number is only as predictable as its least
     predictable piece (SmolLM2 spells "1955" as five tokens, four of them easy)."""
-    a, b = _spans(seg)
+    return _peaks(*_spans(seg), token_values)
+
+
+def _peaks(a: np.ndarray, b: np.ndarray, token_values: torch.Tensor) -> np.ndarray:
     if not len(a):
         return np.zeros(0)
     vals = np.append(token_values.double().numpy(), -np.inf)  # the sentinel pads short units
@@ -62,16 +68,28 @@ def importance(
     surprise = unit_peaks(seg, cond_nll)
     if sentence_of is None or relevance_weight == 0:
         return surprise.tolist()
-    if local_nll is None:
-        if sentence_relevance is None or len(sentence_relevance) < 2:
-            return surprise.tolist()
-        z = (sentence_relevance - sentence_relevance.mean()) / (sentence_relevance.std() or 1.0)
-        return (surprise + relevance_weight * z[np.asarray(sentence_of, dtype=np.int64)]).tolist()
-    gain = unit_means(seg, local_nll - cond_nll)
-    n = len(seg) if upto is None else upto
     sent = np.asarray(sentence_of, dtype=np.int64)
+    if local_nll is None:
+        relevance = _lexical(sentence_relevance, sent, relevance_weight)
+    else:
+        n = len(seg) if upto is None else upto
+        relevance = _contrastive(*_spans(seg), local_nll, cond_nll, sent, n, relevance_weight)
+    return surprise.tolist() if relevance is None else (surprise + relevance).tolist()
+
+
+def _lexical(sentence_relevance: np.ndarray | None, sent: np.ndarray, weight: float) -> np.ndarray | None:
+    """Each unit's share of its sentence's relevance score, z-scored within the document."""
+    if sentence_relevance is None or len(sentence_relevance) < 2:
+        return None
+    z = (sentence_relevance - sentence_relevance.mean()) / (sentence_relevance.std() or 1.0)
+    return weight * z[sent]
+
+
+def _contrastive(a, b, local_nll, cond_nll, sent: np.ndarray, n: int, weight: float) -> np.ndarray | None:
+    """Each unit's sentence's mean contrastive gain over its first n units, z-scored (0 past n)."""
+    gain = _means(a, b, local_nll - cond_nll)
     if n == 0:
-        return surprise.tolist()
+        return None
     sums = np.bincount(sent[:n], weights=gain[:n], minlength=int(sent.max(initial=0)) + 1)
     counts = np.bincount(sent[:n], minlength=len(sums))
     seen = counts > 0
@@ -80,9 +98,9 @@ def importance(
     sd = means.std() or 1.0
     per_sentence = np.full(len(sums), mu)
     per_sentence[seen] = sums[seen] / counts[seen]
-    relevance = relevance_weight * (per_sentence[sent] - mu) / sd
+    relevance = weight * (per_sentence[sent] - mu) / sd
     relevance[n:] = 0.0
-    return (surprise + relevance).tolist()
+    return relevance
 
 
 def best_first(scores: list[float]) -> list[int]:
@@ -173,6 +191,47 @@ def _model_windows(pieces: list[_Piece], window: int) -> list[list[_Piece]]:
     return groups
 
 
+class _Doc:
+    """One document in the stream: where it starts, how much of it is fed, its conditional NLLs so far,
+    and what its keep decisions read, computed once (unit spans and costs, forced units, the
+    sentence relevance term when it does not change as the stream goes)."""
+
+    def __init__(self, seg: Segmented, rate: float, local, weight: float, sentence_of, relevance) -> None:
+        self.seg, self.rate, self.local, self.weight = seg, rate, local, weight
+        self.a, self.b = _spans(seg)
+        self.costs = (self.b - self.a).tolist()
+        self.forced = seg.forced if seg.forced_mask() else None
+        self.cond = torch.zeros(len(seg.token_ids))
+        self.base = 0  # stream position of its first token
+        self.fed = 0  # tokens fed so far
+        self.started = False
+        self.sent = None if sentence_of is None or weight == 0 else np.asarray(sentence_of, dtype=np.int64)
+        self.lexical = None if self.sent is None or local is not None else _lexical(relevance, self.sent, weight)
+
+    def scores(self, u0: int, u1: int) -> list[float]:
+        """importance(seg, cond, ..., upto=u1)[u0:u1], computed for these units only."""
+        surprise = _peaks(self.a[u0:u1], self.b[u0:u1], self.cond)
+        if self.sent is None:
+            return surprise.tolist()
+        if self.local is None:
+            relevance = self.lexical
+        else:
+            relevance = _contrastive(self.a, self.b, self.local, self.cond, self.sent, u1, self.weight)
+        return surprise.tolist() if relevance is None else (surprise + relevance[u0:u1]).tolist()
+
+    def hide_dropped(self, stream, u0: int, u1: int) -> None:
+        """Decide units [u0, u1) at the document's rate and hide the dropped ones from what follows."""
+        forced = self.forced[u0:u1] if self.forced else None
+        keep = keep_top(self.scores(u0, u1), self.costs[u0:u1], self.rate, forced=forced)
+        # a token shared by a kept and a dropped unit stays visible
+        first = int(self.a[u0])
+        a, b = self.a[u0:u1] - first, self.b[u0:u1] - first
+        kept = np.asarray(keep, dtype=bool)
+        width = int(b[-1])
+        hidden = _covered(a[~kept], b[~kept], width) & ~_covered(a[kept], b[kept], width)
+        stream.hide((np.flatnonzero(hidden) + self.base + first).tolist())
+
+
 def iterative_nll(
     scorer,
     segs: list[Segmented],
@@ -191,58 +250,40 @@ def iterative_nll(
     prefix. Returns the conditional NLLs; the keep decisions only steer the conditioning."""
     stream = scorer.stream(prefix_ids, meter=meter)
     sep = scorer.encode(SEPARATOR)
-    cond = [torch.zeros(len(seg.token_ids)) for seg in segs]
-    base = [0] * len(segs)  # stream position of each document's first token
-    fed = [0] * len(segs)  # tokens of each document fed so far
-    started = [False] * len(segs)
+    docs = [
+        _Doc(
+            seg,
+            rates[d],
+            local[d] if local else None,
+            relevance_weight,
+            sentences[d] if sentences else None,
+            relevance[d] if relevance else None,
+        )
+        for d, seg in enumerate(segs)
+    ]
     for group in _model_windows(_pieces(segs, rates, window), max(window, MODEL_CALL_TOKENS)):
         if should_stop:
             should_stop()
         ids: list[int] = []
         placed = []  # (document, first token, last token, offset in ids)
         for p in group:
-            seg = segs[p.d]
-            if not started[p.d]:
-                started[p.d] = True
+            doc = docs[p.d]
+            if not doc.started:
+                doc.started = True
                 # the separator before a document rides with its first tokens: never a pass of its own
                 if p.d > 0 or prefix_ids:
                     ids += sep
-                base[p.d] = len(stream) + len(ids)
-            t1 = seg.unit_tokens[p.u1 - 1][1]
-            if t1 > fed[p.d]:
-                placed.append((p.d, fed[p.d], t1, len(ids)))
-                ids += seg.token_ids[fed[p.d] : t1]
-                fed[p.d] = t1
+                doc.base = len(stream) + len(ids)
+            t1 = doc.seg.unit_tokens[p.u1 - 1][1]
+            if t1 > doc.fed:
+                placed.append((doc, doc.fed, t1, len(ids)))
+                ids += doc.seg.token_ids[doc.fed : t1]
+                doc.fed = t1
         if ids:
             nll = stream.extend(ids)
-            for d, t0, t1, at in placed:
-                cond[d][t0:t1] = nll[at : at + t1 - t0]
+            for doc, t0, t1, at in placed:
+                doc.cond[t0:t1] = nll[at : at + t1 - t0]
         for p in group:
             if p.decide:
-                _hide_dropped(stream, segs[p.d], p, cond, base, local, relevance_weight, sentences, relevance, rates)
-    return cond
-
-
-def _hide_dropped(stream, seg, p: _Piece, cond, base, local, relevance_weight, sentences, relevance, rates) -> None:
-    """Decide the piece's units at its document's rate and hide the dropped ones from what follows."""
-    d, u0, u1 = p.d, p.u0, p.u1
-    scores = importance(
-        seg,
-        cond[d],
-        local[d] if local else None,
-        relevance_weight,
-        sentences[d] if sentences else None,
-        u1,
-        relevance[d] if relevance else None,
-    )[u0:u1]
-    spans = seg.unit_tokens[u0:u1]
-    forced = seg.forced[u0:u1] if seg.forced_mask() else None
-    keep = keep_top(scores, [b - a for a, b in spans], rates[d], forced=forced)
-    # a token shared by a kept and a dropped unit stays visible
-    first = spans[0][0]
-    a, b = _spans(seg)
-    a, b = a[u0:u1] - first, b[u0:u1] - first
-    kept = np.asarray(keep, dtype=bool)
-    width = int(b[-1])
-    hidden = _covered(a[~kept], b[~kept], width) & ~_covered(a[kept], b[kept], width)
-    stream.hide((np.flatnonzero(hidden) + base[d] + first).tolist())
+                docs[p.d].hide_dropped(stream, p.u0, p.u1)
+    return [doc.cond for doc in docs]
