@@ -168,3 +168,17 @@ def test_the_buffered_head_gives_the_same_bits(scorer):
     finally:
         scorer._head_buffered = True
     assert torch.equal(buffered, plain)
+
+
+@pytest.mark.parametrize("past,new", [(0, 5), (7, 1), (40, 12)])
+def test_additive_mask_lets_each_new_token_see_visible_cache_and_new_tokens_up_to_itself(past, new):
+    from compressors.scorer.attention import additive_mask
+
+    visible = torch.rand(past, generator=torch.Generator().manual_seed(past)) > 0.5
+    for dtype in (torch.float32, torch.bfloat16):
+        mask = additive_mask(visible, new, dtype)
+        assert mask.shape == (1, 1, new, past + new) and mask.dtype == dtype
+        allowed = torch.ones(new, past + new, dtype=torch.bool).tril_(past)
+        allowed[:, :past] &= visible
+        expected = torch.zeros(1, 1, new, past + new, dtype=dtype).masked_fill_(~allowed, float("-inf"))
+        assert torch.equal(mask, expected)
