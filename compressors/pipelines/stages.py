@@ -227,8 +227,16 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
     """`counts`: the request's PromptCounts (default: whole prompts counted with the caller's counter)."""
     counts = counts or PromptCounts(prep.count or scorer.count)
 
+    joined: list[tuple[list[bool], str] | None] = [None] * len(plan.segs)  # each document's last join
+
+    def join(d: int, keep: list[bool]) -> str:
+        last = joined[d]
+        if last is None or last[0] != keep:  # candidates (and _fill's steps) often leave a document as it was
+            last = joined[d] = (list(keep), plan.segs[d].join(keep))
+        return last[1]
+
     def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
-        texts = [s.join(k) for s, k in zip(plan.segs, keeps, strict=True)]
+        texts = [join(d, k) for d, k in enumerate(keeps)]
         prompt, n = counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
         return (prompt, texts), n
 
