@@ -12,11 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .budget import SEPARATOR, assemble
 from .errors import InvalidInput
 
 if TYPE_CHECKING:
     from .fast_tokenizer import JoinedCounts
+    from .units import Segmented
 
 SCORER = "scorer"
 CL100K = "cl100k_base"
@@ -89,6 +92,10 @@ class PromptCounts:
         self.seen: dict[str, int] = {}
         self.joinable: set[str] = set()  # parts the rule was checked to hold for
 
+    def know(self, text: str, n: int) -> None:
+        """`text` counts `n` (found without the tokenizer: kept_text_counter)."""
+        self.seen[text] = n
+
     def part(self, text: str) -> int:
         n = self.seen.get(text)
         if n is None:
@@ -106,3 +113,41 @@ class PromptCounts:
         new = [p for p in unchecked if p not in self.seen]
         self.seen.update(zip(new, self.joined.counts(new), strict=True))
         return text, sum(map(self.seen.__getitem__, parts)) + self.joined.per_separator * (len(parts) - 1)
+
+
+def kept_text_counter(seg: Segmented, joined: JoinedCounts | None, count: Callable[[str], int]):
+    """keep -> count(seg.join(keep)) from the units' own tokens, where that is exact; else None.
+
+    The rule of JoinedCounts holds inside a document too: where every unit ends with a character that
+    is not whitespace and every unit but the first starts with whitespace (" word", as units.py cuts
+    spaced text), each unit's tokens in the document are the tokens it gets alone, and kept units
+    joined back together count the sum of theirs. join() strips the text, so the first kept unit is
+    counted again without its leading whitespace (`count`, one short word). Units must tile the
+    document's characters and its tokens (no token shared by two units), and the document must hold
+    no special token."""
+    if joined is None or len(seg) == 0 or not joined.applies([seg.text]):
+        return None  # applies: the document starts and ends with non-whitespace, holds no special token
+    text, spans, toks = seg.text, seg.unit_spans, seg.unit_tokens
+    starts, token_starts = [a for a, _ in spans], [a for a, _ in toks]
+    tiled = (
+        starts[0] == 0
+        and spans[-1][1] == len(text)
+        and [b for _, b in spans[:-1]] == starts[1:]
+        and token_starts[0] == 0
+        and toks[-1][1] == len(seg.token_ids)
+        and [b for _, b in toks[:-1]] == token_starts[1:]
+    )
+    # every unit but the first starts with whitespace, right after a unit that ends without it
+    if not tiled or not all(text[p].isspace() and not text[p - 1].isspace() for p in starts[1:]):
+        return None
+    costs = np.asarray([b - a for a, b in toks], dtype=np.int64)
+
+    def counted(keep: list[bool]) -> int:
+        kept = np.asarray(keep, dtype=bool)
+        if not kept.any():
+            return 0
+        first = int(kept.argmax())
+        a, b = spans[first]
+        return int(costs[kept].sum() - costs[first]) + count(text[a:b].lstrip())
+
+    return counted

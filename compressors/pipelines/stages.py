@@ -13,7 +13,7 @@ import torch
 
 from .. import budget as B
 from .. import relevance as R
-from ..counting import SCORER, PromptCounts, counter
+from ..counting import SCORER, PromptCounts, counter, kept_text_counter
 from ..prompt_tokens import tokenize_prompt
 from ..ranking import rank
 from ..scorer import Meter
@@ -235,8 +235,14 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
             last = joined[d] = (list(keep), plan.segs[d].join(keep))
         return last[1]
 
+    # each document's kept text counted from its units' tokens where exact (counting.kept_text_counter)
+    unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
+
     def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
         texts = [join(d, k) for d, k in enumerate(keeps)]
+        for t, k, counted in zip(texts, keeps, unit_counts, strict=True):
+            if t and counted is not None and t not in counts.seen:
+                counts.know(t, counted(k))
         prompt, n = counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
         return (prompt, texts), n
 

@@ -134,3 +134,33 @@ def test_prompt_counts_equal_whole_counts_and_count_each_part_once(tiny_llama):
     assert calls == [assemble("Answer briefly.", [DOCS[0], " leading space", "trailing space "], ""), ""]
     assert all(counts.part(d) == tiny_llama.count(d) for d in DOCS)  # known already: no new count
     assert len(calls) == 2
+
+
+def test_kept_text_counts_from_unit_tokens_equal_the_tokenizers(tiny_llama):
+    import random
+
+    from compressors.budget import SEPARATOR
+    from compressors.counting import kept_text_counter
+    from compressors.fast_tokenizer import joined_counts
+    from compressors.units import segment
+
+    joined = joined_counts(tiny_llama.tokenizer, SEPARATOR)
+    rng = random.Random(1)
+    docs = [
+        *DOCS,
+        "Document [1](Title: Nobel Prize) Wilhelm Röntgen, of Germany, didn't get 150,782 SEK in 1901.",
+        "Mixed   spacing,\tand a line\nbreak; emoji 🎉 and 1,234.56 numbers.",
+    ]
+    checked = 0
+    for doc in docs:
+        seg = segment(doc, tiny_llama.tokenizer)
+        counted = kept_text_counter(seg, joined, tiny_llama.count)
+        if counted is None:
+            continue
+        checked += 1
+        for _ in range(50):
+            keep = [rng.random() < 0.4 for _ in range(len(seg))]
+            assert counted(keep) == tiny_llama.count(seg.join(keep)), seg.join(keep)
+    assert checked >= len(DOCS)
+    assert kept_text_counter(segment(DOCS[0], tiny_llama.tokenizer), None, tiny_llama.count) is None
+    assert kept_text_counter(segment("a <|endoftext|> b", tiny_llama.tokenizer), joined, tiny_llama.count) is None
