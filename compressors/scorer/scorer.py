@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -330,10 +331,10 @@ class Stream(TokenStream):
     def _feed(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None = None) -> torch.Tensor:
         t0 = time.perf_counter()
         if self.visible and self.s._own_masks:
-            mask = attention.additive_mask(torch.tensor(self.visible), len(ids), self.s._mask_dtype)
+            mask = attention.additive_mask(_bools(self.visible), len(ids), self.s._mask_dtype)
         else:  # a 2-D mask: transformers builds the 4-D one (none at all for the first feed: is_causal)
             mask = torch.tensor([[*map(int, self.visible), *([1] * len(ids))]], dtype=torch.long)
-        hidden, self.past = self.s._forward(torch.tensor([ids]), mask, self.meter, len(ids), past=self._past_or_empty())
+        hidden, self.past = self.s._forward(_longs(ids)[None], mask, self.meter, len(ids), past=self._past_or_empty())
         self.ids.extend(ids)
         self.visible.extend([True] * len(ids))
         if logical is None:
@@ -348,7 +349,7 @@ class Stream(TokenStream):
             preds = torch.cat([self._last_hidden[None], hidden[:-1]])
             targets = ids
         self._last_hidden = hidden[-1]
-        nll = self.s._target_nll(preds, torch.tensor(targets, dtype=torch.long))
+        nll = self.s._target_nll(preds, _longs(targets))
         if self.meter is not None:
             self.meter.model_s += time.perf_counter() - t0
         return nll
@@ -368,6 +369,17 @@ class Stream(TokenStream):
         tail = [(t, n) for t, v, n in visible if v][-keep:] if keep else []
         self.ids, self.visible, self.logical, self.past, self._last_hidden = [], [], [], None, None
         self._feed([self.s.start_id, *(t for t, _ in tail)], first_is_start=True, logical=[n for _, n in tail])
+
+
+def _bools(values: list[bool]) -> torch.Tensor:
+    """torch.tensor(values) through numpy: torch reads a Python list element by element (2,700 flags:
+    560 µs, through numpy 66)."""
+    return torch.from_numpy(np.array(values, dtype=bool))
+
+
+def _longs(values: Sequence[int]) -> torch.Tensor:
+    """torch.tensor(values, dtype=torch.long) through numpy (512 ids: 40 µs, through numpy 11)."""
+    return torch.from_numpy(np.array(values, dtype=np.int64))
 
 
 def _model_window(model: torch.nn.Module) -> int:
