@@ -2,9 +2,10 @@
 keeps its best units up to scale x its keep rate; the scale is found by bisection.
 
 The bisection counts from token ids (the kept units' tokens, plus an offset for what joining and
-re-tokenising adds, calibrated on the exact count of a rendered prompt), so it renders and tokenises
+re-tokenising adds, calibrated on the exact count of a rendered prompt), so it renders and counts
 a prompt only to check where it landed: 2-4 times instead of 25. Where the estimate missed, the offset
-is recalibrated on the exact count and the bisection runs again."""
+is recalibrated on the exact count and the bisection runs again. The caller's `measure` gives those
+exact counts (the pipeline's: counting.PromptCounts, from the documents' units where that is exact)."""
 
 from __future__ import annotations
 
