@@ -73,7 +73,8 @@ def run(
 
     count = prep.count or scorer.count
     # every count of an assembled prompt or a document's kept text, each text counted once
-    counts = PromptCounts(count, joined_counts(scorer.tokenizer, SEPARATOR) if spec.count_with == SCORER else None)
+    in_scorer = spec.count_with == SCORER
+    counts = PromptCounts(count, joined_counts(scorer.tokenizer, SEPARATOR) if in_scorer else None)
 
     def outcome(kept_texts: dict[int, str], ranks) -> list[ContextOutcome]:
         lengths = prep.context_tokens
@@ -130,7 +131,7 @@ def run(
         model_ms=clock.model_ms,
         warnings=warnings,
         # the compute side stays in the response when budgets are counted in the caller's tokens
-        scorer_tokens=None if spec.count_with == SCORER else (prep.scorer_tokens, scorer.count(cut.prompt)),
+        scorer_tokens=None if in_scorer else (prep.scorer_tokens, S.scorer_count(scorer, prep, plan, cut)),
     )
     if spec.return_labels:
         decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))

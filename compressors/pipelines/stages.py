@@ -14,6 +14,7 @@ import torch
 from .. import budget as B
 from .. import relevance as R
 from ..counting import SCORER, PromptCounts, counter, kept_text_counter
+from ..fast_tokenizer import joined_counts
 from ..prompt_tokens import tokenize_prompt
 from ..ranking import rank
 from ..scorer import Meter
@@ -251,3 +252,15 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
     )
     kept_texts = {i: t for i, t in zip(plan.order, texts, strict=True) if t}
     return Selection(tuple(keeps), prompt, n_tokens, kept_texts)
+
+
+def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
+    """The cut's prompt in the scorer's tokens (the compute side, when budgets are counted in the
+    caller's), from its documents' units where that is exact (counting.kept_text_counter)."""
+    counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, B.SEPARATOR))
+    texts = [cut.kept_texts.get(i, "") for i in plan.order]
+    for seg, keep, text in zip(plan.segs, cut.keeps, texts, strict=True):
+        counted = kept_text_counter(seg, counts.joined, counts.part) if text else None
+        if counted is not None:
+            counts.know(text, counted(keep))
+    return counts.prompt(prep.instruction, [t for t in texts if t], prep.question)[1]
