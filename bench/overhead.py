@@ -84,7 +84,10 @@ def run(args) -> list[dict]:
         "max_body_bytes": 16 * 1024 * 1024,
         "log_level": "info",
     }
-    env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
+    # As deployed: the image leaves the tokenizer's thread pool on (loadtests/server.py turns it off for tests).
+    env = {"TOKENIZERS_PARALLELISM": "true"}
+    if args.threads:
+        env.update(OMP_NUM_THREADS=str(args.threads), RAYON_NUM_THREADS=str(args.threads))
     jobs = requests_for(args)
     # The system under test, and with --compare a second checkout served beside it: its requests are
     # interleaved with the first's (one at a time, alternating who goes first), so both see the same
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=str(nq20.DEFAULT_DATA))
-    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the service")
+    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS and RAYON_NUM_THREADS for the service")
     ap.add_argument("--checkout", type=Path, default=None, help="run this checkout's service instead")
     ap.add_argument("--compare", type=Path, default=None, help="and another checkout's, interleaved with it")
     ap.add_argument("--tag", default="current")

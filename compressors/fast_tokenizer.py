@@ -4,6 +4,8 @@ tokenisation on NQ-20 documents)."""
 
 from __future__ import annotations
 
+import functools
+
 
 def direct_backend(tokenizer):
     """The `tokenizers.Tokenizer` under `tokenizer` when encoding through it directly gives what
@@ -44,6 +46,14 @@ class JoinedCounts:
         """Each text's count, in one call (what the scorer's count gives text by text)."""
         return [len(e.ids) for e in self.backend.encode_batch_fast(texts, add_special_tokens=False)] if texts else []
 
+    def clean_junction(self, left: str, right: str) -> bool:
+        """Whether `left` + separator + `right` is tokenised as `left`, the separator and `right` apart
+        (where neither holds an added token): no whitespace on either side of the separator."""
+        return bool(left and right) and not left[-1].isspace() and not right[0].isspace()
+
+    def holds_added(self, text: str) -> bool:
+        return any(a in text for a in self.added)
+
     def applies(self, texts: list[str]) -> bool:
         """Whether count(separator.join(texts)) is the sum of the texts' counts plus the separators'."""
         return all(
@@ -51,6 +61,7 @@ class JoinedCounts:
         )
 
 
+@functools.lru_cache(maxsize=8)  # a few tokenizers per process; building one encodes two texts
 def joined_counts(tokenizer, separator: str) -> JoinedCounts | None:
     """JoinedCounts for `tokenizer` when its structure is the one the rule holds for: the wrapper calls
     its Rust backend as it is, no normaliser, ByteLevel pre-tokenizer with its regex and no prefix

@@ -17,7 +17,7 @@ from tests.deploy.deploytools import CRD_VALIDATOR, K8S, OVERLAYS, by_kind, one,
 
 # The oldest Kubernetes these manifests support and the newest kubernetes-validate ships schemas for.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
-EXTRA_ENV = {"HF_HOME", "OMP_NUM_THREADS"}  # read by huggingface_hub and torch, not by Settings
+EXTRA_ENV = {"HF_HOME", "OMP_NUM_THREADS", "RAYON_NUM_THREADS"}  # read by huggingface_hub, torch, tokenizers
 
 
 def schema_problems(doc: dict, version: str) -> str | None:
@@ -156,9 +156,10 @@ def test_grace_period_outlasts_the_drain(overlay) -> None:
     assert grace > drain + pause + 10, (grace, drain, pause)
 
 
-def test_torch_threads_follow_the_cpu_limit(overlay) -> None:
+@pytest.mark.parametrize("pool", ["OMP_NUM_THREADS", "RAYON_NUM_THREADS"])  # torch's; the tokenizer's
+def test_thread_pools_follow_the_cpu_limit(overlay, pool) -> None:
     docs = overlay[1]
-    (threads,) = [e for e in container(docs).get("env", []) if e["name"] == "OMP_NUM_THREADS"]
+    (threads,) = [e for e in container(docs).get("env", []) if e["name"] == pool]
     ref = threads["valueFrom"]["resourceFieldRef"]
     assert (ref["containerName"], ref["resource"], ref["divisor"]) == (container(docs)["name"], "limits.cpu", "1")
 

@@ -67,7 +67,20 @@ def test_byte_level_documents_are_sliced_exactly(tiny_llama):
     tok = tiny_llama.tokenizer
     prompt = tokenize_prompt(tok, "Answer.", DOCS, "Who?", lambda i: Protection())
     assert [t.token_ids for t in prompt.docs] == [encode_offsets(tok, d)[0] if d else [] for d in DOCS]
-    assert [t.base > 0 for t in prompt.docs] == [True, False, False, False, False, True]  # sliced; alone
+    assert prompt.count == len(encode_offsets(tok, prompt.text)[0])  # separators between pieces by rule
+
+
+def test_the_prompt_is_cut_into_pieces_only_at_clean_junctions(tiny_llama):
+    """Pieces are encoded apart only where no whitespace meets the separator and no added token is
+    in the prompt; the count is the whole prompt's either way."""
+    from compressors.fast_tokenizer import joined_counts
+    from compressors.prompt_tokens import _clean_junctions
+
+    joined = joined_counts(tiny_llama.tokenizer, "\n\n")
+    parts = ["Answer.", *[d for d in DOCS if d], "Who?"]
+    assert _clean_junctions(joined, parts) == [1, 2, 5, 6]  # not after DOCS[1] or DOCS[3]: whitespace
+    assert _clean_junctions(joined, [*parts, "<|im_start|>"]) == []
+    check(tiny_llama.tokenizer, "Answer.", [*DOCS, "a <|im_start|> b"], "Who?")
 
 
 def test_pinning_regions_are_found_only_where_they_may_pin(tiny_llama):
