@@ -349,9 +349,8 @@ class BatchingScorer(Scorer):
         return self._sched.nll(self._ticket, sequences, score_from, meter)
 
     def stream(self, prefix: Sequence[int] = (), meter: Meter | None = None) -> BatchedStream:
-        prefix = list(prefix)
-        real = self._sched.call(self._ticket, lambda: self._scorer.stream(prefix, meter), len(prefix) + 1)
-        return BatchedStream(self._sched, self._ticket, real)
+        # No model work yet: the prefix is fed with the stream's first step, on the worker.
+        return BatchedStream(self._sched, self._ticket, self._scorer.stream(list(prefix), meter))
 
     def serial(self, fn: Callable[[], Any], tokens: int) -> Any:
         return self._sched.call(self._ticket, fn, tokens)
@@ -359,7 +358,8 @@ class BatchingScorer(Scorer):
 
 class BatchedStream(TokenStream):
     """A TokenStream whose forward steps run on the worker. `hide` is bookkeeping for the next step,
-    which the worker runs after it, so it stays in the caller's thread."""
+    which the worker runs after it, so it stays in the caller's thread (unless it hides part of a
+    prefix not fed yet: that feeds the prefix first)."""
 
     def __init__(self, scheduler: Scheduler, ticket: Ticket, stream: TokenStream) -> None:
         self._sched = scheduler
@@ -368,14 +368,18 @@ class BatchedStream(TokenStream):
 
     @property
     def prefix_nll(self) -> Any:
-        return self._stream.prefix_nll
+        return self._sched.call(self._ticket, lambda: self._stream.prefix_nll, len(self._stream) + 1)
 
     def extend(self, ids: Sequence[int]) -> Any:
         ids = list(ids)
         return self._sched.call(self._ticket, lambda: self._stream.extend(ids), len(ids))
 
     def hide(self, positions: Sequence[int]) -> None:
-        self._stream.hide(positions)
+        if getattr(self._stream, "primed", True):
+            self._stream.hide(positions)
+        else:  # hiding inside the prefix feeds it first: model work, on the worker
+            positions = list(positions)
+            self._sched.call(self._ticket, lambda: self._stream.hide(positions), len(self._stream) + 1)
 
     def __len__(self) -> int:
         return len(self._stream)

@@ -51,7 +51,8 @@ def warm_up(scorer: Scorer, batch_tokens: int) -> list[int]:
     seq = (base * (width // len(base) + 1))[: width - 1]
     scorer.nll([seq] * rows)
     stream = scorer.stream(seq[:32])
-    stream.extend(seq[32:64])
+    stream.extend(seq[32:64])  # fed with the prefix: one call
+    stream.extend(seq[64:96])  # a step on the KV cache
     if scorer.retriever is not None:
         scorer.retriever.scores([WARMUP_TEXT], WARMUP_TEXT)
     return [rows, width]

@@ -305,10 +305,25 @@ class Stream(TokenStream):
         self.fed = 0
         self.past = None
         self._last_hidden: torch.Tensor | None = None
-        self.prefix_nll = self._feed([scorer.start_id, *prefix], first_is_start=True)
+        # The start token and prefix go in with the first extend: one model call where two were made.
+        self._pending: list[int] | None = [scorer.start_id, *prefix]
+        self._prefix_nll: torch.Tensor | None = None
 
-    def __len__(self) -> int:  # tokens fed after the start token, rebases included
-        return self.fed
+    def __len__(self) -> int:  # tokens fed after the start token (the pending prefix too), rebases included
+        return self.fed + (len(self._pending) - 1 if self._pending is not None else 0)
+
+    @property
+    def prefix_nll(self) -> torch.Tensor:
+        if self._pending is not None:
+            self._feed_pending()
+        return self._prefix_nll
+
+    @torch.inference_mode()
+    def _feed_pending(self, ids: Sequence[int] = ()) -> torch.Tensor:
+        pending, self._pending = self._pending, None
+        nll = self._feed([*pending, *ids], first_is_start=True)
+        self._prefix_nll = nll[: len(pending) - 1]
+        return nll[len(pending) - 1 :]
 
     @torch.inference_mode()
     def extend(self, ids: Sequence[int]) -> torch.Tensor:
@@ -316,12 +331,23 @@ class Stream(TokenStream):
         ids = list(ids)
         if not ids:
             return torch.empty(0)
+        if self._pending is not None:
+            if len(self._pending) + len(ids) <= self.s.max_positions:
+                return self._feed_pending(ids)
+            self._feed_pending()
         if len(self.ids) + len(ids) > self.s.max_positions:
             self._rebase(len(ids))
         return self._feed(ids, first_is_start=False)
 
+    @property
+    def primed(self) -> bool:
+        """Whether the prefix went through the model (hiding before that feeds it first)."""
+        return self._pending is None
+
     def hide(self, positions: Sequence[int]) -> None:
         """Hide tokens by their index among the tokens fed after the start token (prefix included)."""
+        if self._pending is not None:
+            self._feed_pending()
         for p in positions:
             i = bisect_left(self.logical, p)
             if i < len(self.logical) and self.logical[i] == p:  # else a rebase already dropped it
