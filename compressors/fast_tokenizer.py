@@ -56,9 +56,7 @@ class JoinedCounts:
 
     def applies(self, texts: list[str]) -> bool:
         """Whether count(separator.join(texts)) is the sum of the texts' counts plus the separators'."""
-        return all(
-            t and not t[0].isspace() and not t[-1].isspace() and not any(a in t for a in self.added) for t in texts
-        )
+        return all(t and not t[0].isspace() and not t[-1].isspace() and not self.holds_added(t) for t in texts)
 
 
 @functools.lru_cache(maxsize=8)  # a few tokenizers per process; building one encodes two texts

@@ -48,6 +48,12 @@ class Protection:
     def shifted(self, ranges: list[tuple[int, int]]) -> Protection:
         return Protection(self.force_tokens, self.keep_digits, self.patterns, tuple(ranges), self.code, self.as_json)
 
+    @property
+    def may_pin(self) -> bool:
+        """Whether regions() can find PIN regions under these rules: the caller's force tokens, spans
+        and patterns, or a JSON skeleton."""
+        return bool(self.force_tokens or self.patterns or self.ranges or self.as_json)
+
 
 DEFAULT = Protection()
 

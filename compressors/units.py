@@ -246,8 +246,7 @@ def tokenized(text: str, ids: list[int], offsets: list[tuple[int, int]], rules: 
     """`text`'s tokens with its rules; the protection regions are found now only where they may pin the
     document (the caller's force tokens, spans and patterns, a JSON skeleton): a pattern that fails
     fails here, before any model work, and the coarse stage knows which documents it must keep."""
-    pins = rules.force_tokens or rules.patterns or rules.ranges or rules.as_json
-    found = regions(text, rules) if pins and text else None
+    found = regions(text, rules) if rules.may_pin and text else None
     return Tokenized(text, ids, offsets, rules, base, found)
 
 

@@ -236,15 +236,11 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
             last = joined[d] = (list(keep), plan.segs[d].join(keep))
         return last[1]
 
-    # each document's kept text counted from its units' tokens where exact (counting.kept_text_counter)
     unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
 
     def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
         texts = [join(d, k) for d, k in enumerate(keeps)]
-        for t, k, counted in zip(texts, keeps, unit_counts, strict=True):
-            if t and counted is not None and t not in counts.seen:
-                counts.know(t, counted(k))
-        prompt, n = counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
+        prompt, n = _count_cut(counts, unit_counts, keeps, texts, prep)
         return (prompt, texts), n
 
     keeps, (prompt, texts), n_tokens = select_units(
@@ -259,8 +255,14 @@ def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
     caller's), from its documents' units where that is exact (counting.kept_text_counter)."""
     counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, B.SEPARATOR))
     texts = [cut.kept_texts.get(i, "") for i in plan.order]
-    for seg, keep, text in zip(plan.segs, cut.keeps, texts, strict=True):
-        counted = kept_text_counter(seg, counts.joined, counts.part) if text else None
-        if counted is not None:
+    unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
+    return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep)[1]
+
+
+def _count_cut(counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared):
+    """The prompt of a cut (each document's kept text) and its count; a kept text is counted from its
+    units' tokens where that is exact (counting.kept_text_counter), else by `counts`."""
+    for text, keep, counted in zip(texts, keeps, unit_counts, strict=True):
+        if text and counted is not None and text not in counts.seen:
             counts.know(text, counted(keep))
-    return counts.prompt(prep.instruction, [t for t in texts if t], prep.question)[1]
+    return counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
