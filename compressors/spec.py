@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import operator
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import InvalidInput
-from .protection import MAX_PATTERNS, Protection, ProtectionError, compile_pattern, map_offset, strip_markers
+from .protection import (
+    MAX_PATTERNS,
+    MatchClock,
+    OffsetMap,
+    Protection,
+    ProtectionError,
+    compile_pattern,
+    strip_markers,
+)
+from .structure import check_json
 
 # The names a caller may ask for, defined once: the service's schema reuses them. Rankers are the
 # registry in ranking/registry.py.
@@ -49,6 +59,8 @@ class CompressionSpec:
     # Where the token-level stage learns what the question needs (relevance.py): auto | contrastive |
     # retriever | lexical. auto: contrastive perplexity when the ranker's LM pass gave it, else the ranker's judge.
     relevance: Relevance = "auto"
+    # The time this request's force tokens and protected_spans patterns may take, all contexts together.
+    match_clock: MatchClock = field(default_factory=MatchClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.relevance not in RELEVANCES:
@@ -63,37 +75,48 @@ class CompressionSpec:
             raise ProtectionError("protected_spans", "a range names a context that does not exist")
         self.instruction = strip_markers(self.instruction)[0]
         self.question = strip_markers(self.question)[0]
+        given_in: dict[int, list[tuple[int, int]]] = {}
+        for d, a, b in given:
+            given_in.setdefault(d, []).append((a, b))
         texts, ranges = [], []
         for i, c in enumerate(self.context):
             text, marked, removed = strip_markers(c)
             texts.append(text)
             ranges += [(i, a, b) for a, b in marked]
-            for d, a, b in given:
-                if d == i:
-                    if not 0 <= a <= b <= len(c):
-                        raise ProtectionError(
-                            "protected_spans",
-                            f"range [{a}, {b}) is reversed or outside context {i} ({len(c)} characters)",
-                        )
-                    ranges.append((i, map_offset(a, removed), map_offset(b, removed)))
+            moved = OffsetMap(removed)  # built once per context, not once per range
+            for a, b in given_in.get(i, ()):
+                if not 0 <= a <= b <= len(c):
+                    raise ProtectionError(
+                        "protected_spans",
+                        f"range [{a}, {b}) is reversed or outside context {i} ({len(c)} characters)",
+                    )
+                ranges.append((i, moved(a), moved(b)))
         if self.format == "json":
             for i, text in enumerate(texts):
                 try:
-                    json.loads(text)
+                    check_json(text)
                 except ValueError as e:
                     raise ProtectionError("context", f"format is json but context {i} is not valid JSON: {e}") from None
         self.context = texts
         self.protected_spans = [*patterns, *ranges]
 
     def protection(self, i: int) -> Protection:
-        """The protection rules of context `i`."""
+        """The protection rules of context `i`; the request's force tokens and patterns share one
+        MatchClock. `protected_spans` holds the patterns, then the ranges in context order (as
+        __post_init__ leaves them), so a context's ranges are found by bisection, not by a scan of
+        every range for every context (4,000 contexts x 20k ranges took 6 s)."""
+        spans = self.protected_spans
+        n = next((k for k, p in enumerate(spans) if not isinstance(p, str)), len(spans))
+        a = bisect_left(spans, i, lo=n, key=operator.itemgetter(0))
+        b = bisect_right(spans, i, lo=a, key=operator.itemgetter(0))
         return Protection(
             force_tokens=tuple(t for t in self.force_tokens if t),
             keep_digits=self.keep_digits,
-            patterns=tuple(p for p in self.protected_spans if isinstance(p, str)),
-            ranges=tuple(r[1:] for r in self.protected_spans if not isinstance(r, str) and r[0] == i and r[2] > r[1]),
+            patterns=tuple(spans[:n]),
+            ranges=tuple(r[1:] for r in spans[a:b] if r[2] > r[1]),
             code="keep" if self.structure == "keep" else "atomic",
             as_json=self.format == "json",
+            clock=self.match_clock,
         )
 
     def resolved_method(self) -> Method:
