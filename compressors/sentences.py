@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Mapping
 
 import sentencex
@@ -67,8 +68,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], len(text)], strict=False))  # none for blank text
 
 
-def _protected(seg: Segmented, a: int, b: int) -> bool:
-    return any(f and x < b and y > a for (x, y), f in zip(seg.unit_spans, seg.forced, strict=False))
+def _protected(seg: Segmented, spans: list[tuple[int, int]]) -> list[bool]:
+    """Per sentence span, whether it overlaps a forced unit: bisected over the forced units (in order,
+    disjoint), where scanning every unit for every sentence was quadratic in the document."""
+    forced = [span for span, f in zip(seg.unit_spans, seg.forced, strict=False) if f]
+    ends = [y for _, y in forced]
+    out = []
+    for a, b in spans:
+        k = bisect_right(ends, a)  # the first forced unit ending after a
+        out.append(k < len(forced) and forced[k][0] < b)
+    return out
 
 
 def sentence_filter(
@@ -85,17 +94,20 @@ def sentence_filter(
     nll = scorer.nll([q + x for x in ids], score_from=[len(q)] * len(ids), meter=meter)
     value = [float(x.mean()) if len(x) else 0.0 for x in nll]
     # Sentences holding protected text are kept first.
-    keep = {k for k, (i, j, _) in enumerate(flat) if _protected(segs[i], *spans[i][j])}
+    protected = {i: _protected(segs[i], spans[i]) for i in chosen}
+    keep = {k for k, (i, j, _) in enumerate(flat) if protected[i][j]}
     used = sum(len(ids[k]) for k in keep)
     for k in sorted(range(len(flat)), key=lambda k: -value[k]):
         if used >= KEEP_FACTOR * budget:
             break
         keep.add(k)
         used += len(ids[k])
+    kept_in: dict[int, list[int]] = {i: [] for i in chosen}  # per document, its kept sentences in order
+    for k in sorted(keep):
+        kept_in[flat[k][0]].append(flat[k][1])
     out = dict(segs)
     for i in chosen:
-        parts = [spans[i][j] for k, (d, j, _) in enumerate(flat) if d == i and k in keep]
-        out[i] = resegment(segs[i], parts, scorer.tokenizer)
+        out[i] = resegment(segs[i], [spans[i][j] for j in kept_in[i]], scorer.tokenizer)
     return out
 
 
