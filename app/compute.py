@@ -14,7 +14,16 @@ from dataclasses import asdict
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
+from compressors import (
+    Cancelled,
+    Compression,
+    CompressionSpec,
+    ContextOutcome,
+    InvalidInput,
+    TooManyTokens,
+    compress,
+    runtime,
+)
 from compressors.counting import SCORER
 from compressors.labels import attach_labels
 from compressors.pipelines import Prepared, prepare
@@ -118,7 +127,8 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
     loop = asyncio.get_running_loop()
 
     # Tokenised once: the limits below and the pipeline read the same Prepared.
-    counting = loop.run_in_executor(life.pool, prepare, life.scorer, spec)
+    # The limit goes in: prepare stops at the count (TooManyTokens), before any protection work.
+    counting = loop.run_in_executor(life.pool, prepare, life.scorer, spec, settings.max_input_tokens)
     outcome = await _wait(counting, request, timeout_at)
     if outcome != "done":
         if outcome == "gone":
@@ -126,14 +136,12 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
         raise _timeout()
     try:
         prompt: Prepared = counting.result()
+    except TooManyTokens as e:  # a compute limit: counted in the scorer's tokens
+        info["input_tokens"] = e.tokens
+        raise Kind.TOO_MANY_TOKENS(str(e), details={"tokens": e.tokens, "limit": e.limit}) from None
     except Exception as e:
         raise _failure(e) from None
     info["input_tokens"] = prompt.original_tokens
-    if prompt.scorer_tokens > settings.max_input_tokens:  # a compute limit: counted in the scorer's tokens
-        raise Kind.TOO_MANY_TOKENS(
-            f"prompt has {prompt.scorer_tokens} tokens, over the limit of {settings.max_input_tokens}",
-            details={"tokens": prompt.scorer_tokens, "limit": settings.max_input_tokens},
-        )
 
     ticket = Ticket(info.get("request_id", ""))
     if prompt.original_tokens < spec.min_tokens:

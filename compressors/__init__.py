@@ -1,6 +1,6 @@
 """terse's compression algorithms: LLMLingua and LongLLMLingua on a causal-LM scorer. No HTTP here."""
 
-from .errors import InvalidInput
+from .errors import InvalidInput, TooManyTokens
 from .pipelines import Cancelled, compress
 from .recovery import recover
 from .scorer import CausalLMScorer, Meter, Scorer, load_scorer
@@ -15,6 +15,7 @@ __all__ = [
     "InvalidInput",
     "Meter",
     "Scorer",
+    "TooManyTokens",
     "compress",
     "load_scorer",
     "recover",

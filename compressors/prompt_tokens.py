@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .budget import SEPARATOR, assemble
+from .errors import TooManyTokens
 from .fast_tokenizer import JoinedCounts, direct_backend, joined_counts
 from .protection import Protection
 from .units import Tokenized, encode_offsets, tokenize, tokenized
@@ -52,8 +53,15 @@ class _Piece:
 
 
 def tokenize_prompt(
-    tokenizer, instruction: str, docs: list[str], question: str, rules: Callable[[int], Protection]
+    tokenizer,
+    instruction: str,
+    docs: list[str],
+    question: str,
+    rules: Callable[[int], Protection],
+    max_tokens: int | None = None,
 ) -> PromptTokens:
+    """`max_tokens`: TooManyTokens when the prompt has more, raised once it is counted, before any
+    document's protection regions are looked for."""
     text = assemble(instruction, docs, question)
     parts = [p for p in (instruction, *docs, question) if p]
     if not parts:
@@ -68,6 +76,8 @@ def tokenize_prompt(
     spans = [(starts[a], starts[b - 1] + len(parts[b - 1])) for a, b in zip(bounds, bounds[1:], strict=False)]
     pieces = _encode(tokenizer, [text[a:b] for a, b in spans], [a for a, _ in spans])
     count = sum(len(p.ids) for p in pieces) + (joined.per_separator * len(cuts) if cuts else 0)
+    if max_tokens is not None and count > max_tokens:
+        raise TooManyTokens(count, max_tokens)
 
     out: list[Tokenized] = []
     k, pos = 0, len(instruction) + len(SEPARATOR) if instruction else 0

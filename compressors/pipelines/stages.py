@@ -58,10 +58,15 @@ class Prepared:
         return [len(t.token_ids) for t in self.tokens]
 
 
-def prepare(scorer, spec: CompressionSpec) -> Prepared:
+def prepare(scorer, spec: CompressionSpec, max_scorer_tokens: int | None = None) -> Prepared:
+    """`max_scorer_tokens`: errors.TooManyTokens when the prompt has more scorer tokens, raised as soon
+    as it is counted: only the spec's checks and the tokenizer have run, nothing that grows with the
+    text in Python (protection regions, units, the caller's patterns)."""
     t0 = time.perf_counter()
     docs = tuple(spec.context)
-    prompt = tokenize_prompt(scorer.tokenizer, spec.instruction, list(docs), spec.question, spec.protection)
+    prompt = tokenize_prompt(
+        scorer.tokenizer, spec.instruction, list(docs), spec.question, spec.protection, max_scorer_tokens
+    )
     text, in_scorer = prompt.text, prompt.count
     count = counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
     original = in_scorer if spec.count_with == SCORER else count(text)
