@@ -88,6 +88,12 @@ bench-memory: setup
 bench-overhead: setup
 	$(PY) -m bench.overhead --plot docs/img/overhead.png $(BENCH_OVERHEAD_ARGS)
 
+# Hostile input (issue 22): each detector and the whole request on adversarial 10 KB / 100 KB / 1 MB
+# inputs, with the growth per 10x (linear ~10x). BENCH_HOSTILE_ARGS="--cap 5 --sizes 10000 100000".
+.PHONY: hostile
+hostile: setup
+	$(PY) -m bench.hostile $(BENCH_HOSTILE_ARGS)
+
 # Byte-identical outputs: 8 NQ-20 prompts on the embedded model, serial vs concurrency 8.
 bench-invariance: setup
 	$(PY) -m bench.invariance $(BENCH_INVARIANCE_ARGS)
