@@ -193,9 +193,10 @@ class CompressRequest(BaseModel):
         default_factory=list,
         max_length=1000,
         description="Text kept verbatim: a string is a regular expression (Python `regex` syntax, at most 16 "
-        "of them, 1000 characters each, 0.25 s per document) whose matches are kept; an object is a character "
-        "range of one context. Inline `<terse:keep>...</terse:keep>` markers do the same and are stripped "
-        "from the output. Protected text counts against the budget (see `warnings`).",
+        "of them, 1000 characters each; all patterns and force tokens share 1 s of matching per request) "
+        "whose matches are kept; an object is a character range of one context. Inline "
+        "`<terse:keep>...</terse:keep>` markers do the same and are stripped from the output. Protected text "
+        "counts against the budget (see `warnings`).",
     )
     structure: Literal["atomic", "keep"] = Field(
         "atomic",
