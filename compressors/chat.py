@@ -217,7 +217,7 @@ def message_spec(heads: list[str], question: str, rate: float, template: Compres
     original = count(assemble("", heads, question))
     fixed = count(question) + len(SEPARATOR) if question else 0
     target = max(1, fixed + round(rate * max(original - fixed, 0)))
-    return replace(
+    spec = replace(
         template,
         context=list(heads),
         instruction="",
@@ -227,6 +227,8 @@ def message_spec(heads: list[str], question: str, rate: float, template: Compres
         force_context_ids=list(range(len(heads))),
         min_tokens=0,
     )
+    spec.share_clock(template.match_clock)  # one match budget for the whole chat
+    return spec
 
 
 def rebuild(

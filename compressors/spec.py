@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import weakref
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Literal
@@ -59,8 +60,6 @@ class CompressionSpec:
     # Where the token-level stage learns what the question needs (relevance.py): auto | contrastive |
     # retriever | lexical. auto: contrastive perplexity when the ranker's LM pass gave it, else the ranker's judge.
     relevance: Relevance = "auto"
-    # The time this request's force tokens and protected_spans patterns may take, all contexts together.
-    match_clock: MatchClock = field(default_factory=MatchClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.relevance not in RELEVANCES:
@@ -100,6 +99,20 @@ class CompressionSpec:
         self.context = texts
         self.protected_spans = [*patterns, *ranges]
 
+    @property
+    def match_clock(self) -> MatchClock:
+        """The time this request's force tokens and protected_spans patterns may take, all contexts
+        together. Kept beside the spec, not as a field: it is no part of what the caller asks."""
+        clock = _CLOCKS.get(id(self))
+        return clock if clock is not None else self.share_clock(MatchClock())
+
+    def share_clock(self, clock: MatchClock) -> MatchClock:
+        """Match against `clock` (a chat's message specs are one request)."""
+        if id(self) not in _CLOCKS:
+            weakref.finalize(self, _CLOCKS.pop, id(self), None)
+        _CLOCKS[id(self)] = clock
+        return clock
+
     def protection(self, i: int) -> Protection:
         """The protection rules of context `i`; the request's force tokens and patterns share one
         MatchClock. `protected_spans` holds the patterns, then the ranges in context order (as
@@ -123,6 +136,9 @@ class CompressionSpec:
         if self.method:
             return self.method
         return "longllmlingua" if self.question.strip() else "llmlingua"
+
+
+_CLOCKS: dict[int, MatchClock] = {}  # by id(spec), dropped with its spec
 
 
 def _as_range(span: tuple[int, int, int] | dict) -> tuple[int, int, int]:
