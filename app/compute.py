@@ -15,9 +15,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, Compression, CompressionSpec, ContextOutcome, InvalidInput, compress, runtime
-from compressors.counting import SCORER
 from compressors.labels import attach_labels
 from compressors.pipelines import Prepared, prepare
+from compressors.tokenizing import SCORER
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind

@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .budget import SEPARATOR, assemble
-from .counting import counter, memoised
 from .labels import uniform
 from .pipelines import compress
 from .spec import CompressionSpec, WordLabel
+from .tokenizing import SEPARATOR, assemble, memoised, request_counter
 
 Action = Literal["keep", "compress"]
 
@@ -255,7 +254,7 @@ def compress_chat(
     `template` carries the method knobs (method, ranker, window, count_with...); `count` the token
     counter of budgets and reported counts (default: template.count_with's)."""
     template = template or CompressionSpec(context=[])
-    count = memoised(count or counter(template.count_with, scorer))
+    count = request_counter(template.count_with, scorer) if count is None else memoised(count)
     chat = plan(messages, options, count)
     heads: dict[int, list[str]] = {}
     scored, timings = 0, {"total": 0.0}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .budget import SEPARATOR
 from .scorer import Meter
+from .tokenizing import SEPARATOR
 from .units import Segmented
 
 

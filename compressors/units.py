@@ -12,8 +12,8 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from .fast_tokenizer import direct_backend
 from .protection import ATOMIC, DEFAULT, PIN, Protection, Region, merge_regions, regions
+from .tokenizing import encode_offsets
 
 # Han, kana, CJK symbols and punctuation, full-width forms: scripts written without spaces. (Hangul
 # is written with spaces between words, so a Korean word is a unit like a Latin one.)
@@ -210,15 +210,6 @@ def merge_entities(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, i
             out.append((a, b))
             run = 1 if part else 0
     return out
-
-
-def encode_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """Token ids and each token's char [start, end)."""
-    if (backend := direct_backend(tokenizer)) is not None:
-        enc = backend.encode(text, add_special_tokens=False)
-        return enc.ids, enc.offsets
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fast_tokenizer import direct_backend
+from ..tokenizing import encode_ids
 from ..packing import length_batches
 from . import attention
 from .loading import LoadedModel
@@ -125,11 +125,7 @@ class CausalLMScorer(Scorer):
 
     # -- tokenizer helpers -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if (backend := direct_backend(self.tokenizer)) is not None:  # ids only: no offsets to track
-            return backend.encode_batch_fast([text], add_special_tokens=False)[0].ids
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_ids(self.tokenizer, text)
 
     def count(self, text: str) -> int:
         return len(self.encode(text))
