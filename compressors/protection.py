@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import regex
 
 from . import structure
+from .cjk import CJK as _CJK
 from .errors import InvalidInput
 from .structure import ATOMIC, KEEP, PIN, Region
 
@@ -23,7 +24,6 @@ MAX_PATTERNS = 16
 MAX_PATTERN_CHARS = 1000
 REGEX_TIMEOUT_S = 0.25  # per pattern and document: a pattern that backtracks longer is rejected
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
-_CJK = re.compile(r"[\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]")
 
 
 class ProtectionError(InvalidInput):

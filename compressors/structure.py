@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+from .cjk import CJK_CLASS
+
 # A region is kept or dropped whole (ATOMIC), always kept where its document is kept (KEEP), or always
 # kept, its document with it (PIN: what the caller asked for by name, and a JSON document's skeleton).
 PIN, KEEP, ATOMIC = "pin", "keep", "atomic"
@@ -17,7 +19,7 @@ Region = tuple[int, int, str]  # char [start, end) and PIN, KEEP or ATOMIC
 # fence runs to the end of the text.
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n.*?^[ \t]{0,3}\1[`~]*[ \t]*$|.*\Z)", re.M | re.S)
 _INLINE_CODE = re.compile(r"(`+)[^`\n](?:.*?[^`\n])??\1(?!`)")
-_NOT_URL = "\\s<>\"'`\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"  # CJK ends a URL
+_NOT_URL = "\\s<>\"'`" + CJK_CLASS  # CJK ends a URL
 _URL = re.compile(rf"\b(?:[a-z][a-z0-9+.-]*://|www\.)[^{_NOT_URL}]+", re.I)
 _URL_TAIL = ".,;:!?)]}'\"。，、）"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
