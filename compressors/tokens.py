@@ -24,10 +24,6 @@ def _spans(seg: Segmented) -> tuple[np.ndarray, np.ndarray]:
     return spans[:, 0], spans[:, 1]
 
 
-def unit_means(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
-    return _means(*_spans(seg), token_values)
-
-
 def _means(a: np.ndarray, b: np.ndarray, token_values: torch.Tensor) -> np.ndarray:
     csum = np.concatenate([[0.0], np.cumsum(token_values.double().numpy())])
     return (csum[b] - csum[a]) / np.maximum(b - a, 1)
