@@ -100,9 +100,19 @@ class ChatCompression:
     question: str
 
     @property
-    def compression_ratio(self) -> float:
-        """tokens_after / tokens_before (the fraction kept, as `rate` is)."""
+    def rate(self) -> float:
+        """tokens_after / tokens_before: the fraction kept (Compression.rate)."""
         return self.tokens_after / self.tokens_before if self.tokens_before else 1.0
+
+    @property
+    def ratio(self) -> float:
+        """tokens_before / tokens_after (Compression.ratio)."""
+        return self.tokens_before / self.tokens_after if self.tokens_after else 1.0
+
+    @property
+    def compression_ratio(self) -> float:
+        """Deprecated name of `rate` (the service's response keeps it for one release)."""
+        return self.rate
 
 
 def text_slots(message: Mapping[str, Any]) -> list[tuple[int | None, str]]:
