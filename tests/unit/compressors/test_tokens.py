@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from compressors.tokenizing import SEPARATOR
 from compressors.tokens import best_first, importance, iterative_nll, keep_top, unit_peaks
 from compressors.units import Segmented, segment
 from tests.unit.test_pipelines import DOCS
@@ -38,7 +39,7 @@ def test_sentence_relevance_lifts_the_units_of_the_sentence_the_question_needs()
 def test_keep_order_and_keep_top():
     assert best_first([0.1, 0.5, 0.5, -1.0]) == [1, 2, 0, 3]  # ties by position
     costs = [1, 2, 1, 1]
-    assert keep_top([0.1, 0.5, 0.4, -1.0], costs, 0.5) == [False, True, False, False]
+    assert keep_top([0.1, 0.5, 0.4, -1.0], costs, 0.5) == [False, True, True, False]  # 3 of 5 tokens: past half
     assert keep_top([0.1, 0.5, 0.4, -1.0], costs, 0.5, forced=[False, False, False, True]) == [
         False,
         True,
@@ -48,9 +49,12 @@ def test_keep_order_and_keep_top():
     assert keep_top([1.0, 2.0], [1, 1], 0.0) == [False, False]
 
 
-def test_iterative_nll_scores_every_token_conditioned_on_the_compressed_prefix(tiny_llama):
+def test_iterative_nll_scores_every_token_conditioned_on_the_compressed_prefix(tiny_llama, monkeypatch):
+    from compressors import tokens
+
+    monkeypatch.setattr(tokens, "MODEL_CALL_TOKENS", 32)  # one window per model call: hiding shows at once
     segs = [segment(d, tiny_llama.tokenizer) for d in DOCS[:3]]
-    prefix = tiny_llama.encode("Question: where?\n\n")
+    prefix, sep = tiny_llama.encode("Question: where?"), tiny_llama.encode(SEPARATOR)
     kw = dict(prefix_ids=prefix, local=None, relevance_weight=0.0, sentences=None, window=32)
     full = iterative_nll(tiny_llama, segs, [1.0, 1.0, 1.0], **kw)
     assert [len(c) for c in full] == [len(s.token_ids) for s in segs]
@@ -59,7 +63,7 @@ def test_iterative_nll_scores_every_token_conditioned_on_the_compressed_prefix(t
     # the first window sees nothing dropped yet: the same NLLs; later ones see the compressed prefix
     assert torch.allclose(cut[0][:16], full[0][:16], atol=1e-5)
     assert not torch.allclose(cut[2], full[2], atol=1e-5)
-    # kept whole, the stream is the plain NLL of prefix + document
+    # kept whole, the stream is the plain NLL of prefix, separator and document
     (alone,) = iterative_nll(tiny_llama, segs[:1], [1.0], **kw)
-    whole = tiny_llama.nll([prefix + segs[0].token_ids], score_from=[len(prefix)])[0]
+    whole = tiny_llama.nll([prefix + sep + segs[0].token_ids], score_from=[len(prefix) + len(sep)])[0]
     assert torch.allclose(alone, whole.to(alone.dtype), atol=1e-4)
