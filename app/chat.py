@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from compressors import Cancelled, CompressionSpec
 from compressors.chat import ChatCompression, ChatOptions, MessageStat, RolePolicy, compress_chat, text_slots
-from compressors.counting import SCORER, memoised
+from compressors.tokenizing import SCORER, request_counter
 
 from . import compute
 from .auth import ANONYMOUS
@@ -65,7 +65,7 @@ def template_from(req: CompressRequest, life: Lifecycle) -> CompressionSpec:
 
 def _run(scheduler: Scheduler, ticket: Ticket, scorer, messages, options, template, limit: int) -> ChatCompression:
     try:
-        count = memoised(scorer.count)  # the messages are counted again in the plan
+        count = request_counter(SCORER, scorer)  # the messages are counted again in the plan
         tokens = sum(count(t) for m in messages for _, t in text_slots(m))
         if tokens > limit:
             raise _TooLarge(tokens)

@@ -97,7 +97,7 @@ def serve(args: argparse.Namespace) -> int:
 
     configure(settings.log_level)
     announce(settings)
-    from .__main__ import run  # torch and the model come in only now
+    from .server import run  # torch and the model come in only now
 
     return run(settings)
 

@@ -24,9 +24,9 @@ from compressors import (
     compress,
     runtime,
 )
-from compressors.counting import SCORER
 from compressors.labels import attach_labels
 from compressors.pipelines import Prepared, prepare
+from compressors.tokenizing import SCORER
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind

@@ -12,6 +12,7 @@ from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from compressors import recover
+from compressors.spec import METHOD_NAMES
 
 from . import compute
 from .errors import Kind, error_body, error_response, responses
@@ -116,7 +117,7 @@ def build_router(life: Lifecycle) -> APIRouter:
             dtype=i.dtype,
             max_positions=i.max_positions,
             version=version(),
-            methods=["llmlingua", "longllmlingua"],
+            methods=list(METHOD_NAMES),
             limits=Limits(
                 max_input_tokens=s.max_input_tokens,
                 max_body_bytes=s.max_body_bytes,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from compressors import CompressionSpec
 from compressors.ranking import RANKERS
@@ -343,12 +343,26 @@ class ChatCompressResponse(BaseModel):
     messages: list[dict] = Field(description="The request's messages, each with exactly its keys; text rewritten.")
     tokens_before: int = Field(description="Tokens of the messages' text before compression.")
     tokens_after: int = Field(description="Tokens of the messages' text after compression.")
-    compression_ratio: float = Field(description="tokens_after / tokens_before.")
+    compression_ratio: float = Field(
+        description="Deprecated: the same as `rate` (tokens_after / tokens_before), kept for one release.",
+        json_schema_extra={"deprecated": True},
+    )
     message_stats: list[MessageStat]
     question: str = Field(description="What compression was conditioned on ('' when none).")
     scored_tokens: int = Field(description="Tokens the scorer forwarded for this request (its compute cost).")
     model: str = Field(description="The scorer model.")
     timings_ms: dict[str, float]
+
+    # Named as the prompt response names them; computed from the counts, so they always agree with them.
+    @computed_field(description="tokens_after / tokens_before (the fraction kept), 4 decimals.")
+    @property
+    def rate(self) -> float:
+        return round(self.tokens_after / self.tokens_before, 4) if self.tokens_before else 1.0
+
+    @computed_field(description="tokens_before / tokens_after, 4 decimals.")
+    @property
+    def ratio(self) -> float:
+        return round(self.tokens_before / self.tokens_after, 4) if self.tokens_after else 1.0
 
 
 class RecoverRequest(BaseModel):

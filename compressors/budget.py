@@ -8,14 +8,9 @@ from typing import get_args
 
 from .errors import InvalidInput
 from .spec import Reorder
+from .tokenizing import assemble
 
 REORDERS: tuple[str, ...] = get_args(Reorder)
-SEPARATOR = "\n\n"
-
-
-def assemble(instruction: str, contexts: list[str], question: str) -> str:
-    """The prompt layout terse returns: instruction, contexts, question, joined by blank lines."""
-    return SEPARATOR.join(p for p in (instruction, *contexts, question) if p)
 
 
 @dataclass(frozen=True)

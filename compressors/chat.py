@@ -16,11 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .budget import SEPARATOR, assemble
-from .counting import counter, memoised
 from .labels import uniform
 from .pipelines import compress
 from .spec import CompressionSpec, WordLabel
+from .tokenizing import SEPARATOR, assemble, memoised, request_counter
 
 Action = Literal["keep", "compress"]
 
@@ -101,9 +100,19 @@ class ChatCompression:
     question: str
 
     @property
-    def compression_ratio(self) -> float:
-        """tokens_after / tokens_before (the fraction kept, as `rate` is)."""
+    def rate(self) -> float:
+        """tokens_after / tokens_before: the fraction kept (Compression.rate)."""
         return self.tokens_after / self.tokens_before if self.tokens_before else 1.0
+
+    @property
+    def ratio(self) -> float:
+        """tokens_before / tokens_after (Compression.ratio)."""
+        return self.tokens_before / self.tokens_after if self.tokens_after else 1.0
+
+    @property
+    def compression_ratio(self) -> float:
+        """Deprecated name of `rate` (the service's response keeps it for one release)."""
+        return self.rate
 
 
 def text_slots(message: Mapping[str, Any]) -> list[tuple[int | None, str]]:
@@ -265,7 +274,7 @@ def compress_chat(
     `template` carries the method knobs (method, ranker, window, count_with...); `count` the token
     counter of budgets and reported counts (default: template.count_with's)."""
     template = template or CompressionSpec(context=[])
-    count = memoised(count or counter(template.count_with, scorer))
+    count = request_counter(template.count_with, scorer) if count is None else memoised(count)
     chat = plan(messages, options, count)
     heads: dict[int, list[str]] = {}
     scored, timings = 0, {"total": 0.0}

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 import regex
 
 from . import structure
+from .cjk import CJK as _CJK
+from .cjk import CJK_CLASS
 from .errors import InvalidInput
 from .structure import ATOMIC, KEEP, PIN, Region
 
@@ -28,9 +30,7 @@ MAX_PATTERN_CHARS = 1000
 # request is refused (422, naming the field). Ordinary protection takes milliseconds.
 MATCH_BUDGET_S = 1.0
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
-_CJK_CLASS = r"\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f"
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_WORD_STOP = re.compile(rf"[\s{_CJK_CLASS}]")  # where a word ends: whitespace (str.isspace) or CJK
+_WORD_STOP = re.compile(rf"[\s{CJK_CLASS}]")  # where a word ends: whitespace (str.isspace) or CJK
 
 
 class ProtectionError(InvalidInput):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ranking.bm25 import bm25_scores
+from .ranking.embedding import retrieve
 from .scorer import Meter
 from .units import Segmented
 
@@ -48,9 +49,7 @@ def sentence_scores(
     if source == "lexical":
         return [np.asarray(bm25_scores(t, question), dtype=np.float64) if t else np.zeros(0) for t in texts]
     flat = [t for doc in texts for t in doc]
-    retriever = scorer.retriever
-    job = meter.timed(lambda: retriever.scores(flat, question) if flat else [])  # model time, like the ranker's
-    scores = np.asarray(scorer.serial(job, sum(len(s.token_ids) for s in segs)), dtype=np.float64)
+    scores = np.asarray(retrieve(scorer, flat, question, sum(len(s.token_ids) for s in segs), meter), dtype=np.float64)
     out, at = [], 0
     for doc in texts:
         out.append(scores[at : at + len(doc)])

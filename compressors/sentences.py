@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import sentencex
 
 from .scorer import Meter
+from .tokenizing import SEPARATOR
 from .units import Segmented, resegment
 
 KEEP_FACTOR = 1.4  # sentences are kept up to this multiple of the context budget
@@ -89,7 +90,7 @@ def sentence_filter(
     flat = [(i, j, s) for i in chosen for j, s in enumerate(sents[i]) if s.strip()]
     if len(flat) <= 1:
         return dict(segs)
-    q = scorer.encode(question.strip() + "\n\n") if question.strip() else []
+    q = scorer.encode(question.strip() + SEPARATOR) if question.strip() else []
     ids = [scorer.encode(s) for _, _, s in flat]
     nll = scorer.nll([q + x for x in ids], score_from=[len(q)] * len(ids), meter=meter)
     value = [float(x.mean()) if len(x) else 0.0 for x in nll]

@@ -23,6 +23,7 @@ from .structure import check_json
 # The names a caller may ask for, defined once: the service's schema reuses them. Rankers are the
 # registry in ranking/registry.py.
 Method = Literal["llmlingua", "longllmlingua"]
+METHOD_NAMES: tuple[str, ...] = Method.__args__  # pipelines.METHODS has one MethodConfig per name
 Reorder = Literal["original", "sort", "two_stage"]
 Relevance = Literal["auto", "contrastive", "retriever", "lexical"]  # see relevance.py
 RELEVANCES: tuple[str, ...] = Relevance.__args__

@@ -15,6 +15,8 @@ import json
 import re
 from bisect import bisect_right
 
+from .cjk import CJK_CLASS
+
 # A region is kept or dropped whole (ATOMIC), always kept where its document is kept (KEEP), or always
 # kept, its document with it (PIN: what the caller asked for by name, and a JSON document's skeleton).
 PIN, KEEP, ATOMIC = "pin", "keep", "atomic"
@@ -24,7 +26,7 @@ Region = tuple[int, int, str]  # char [start, end) and PIN, KEEP or ATOMIC
 # fence runs to the end of the text.
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n.*?^[ \t]{0,3}\1[`~]*[ \t]*$|.*\Z)", re.M | re.S)
 _TICKS = re.compile(r"`+")
-_NOT_URL = "\\s<>\"'`\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"  # CJK ends a URL
+_NOT_URL = "\\s<>\"'`" + CJK_CLASS  # CJK ends a URL
 # A scheme is at most MAX_SCHEME_CHARS long (the longest registered ones are about 30): unbounded, a
 # word of "a.a.a..." was scanned again from each of its letters.
 MAX_SCHEME_CHARS = 32

@@ -14,18 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .budget import SEPARATOR
 from .scorer import Meter
+from .tokenizing import SEPARATOR
 from .units import Segmented
 
 
 def _spans(seg: Segmented) -> tuple[np.ndarray, np.ndarray]:
     spans = np.asarray(seg.unit_tokens, dtype=np.int64).reshape(-1, 2)
     return spans[:, 0], spans[:, 1]
-
-
-def unit_means(seg: Segmented, token_values: torch.Tensor) -> np.ndarray:
-    return _means(*_spans(seg), token_values)
 
 
 def _means(a: np.ndarray, b: np.ndarray, token_values: torch.Tensor) -> np.ndarray:

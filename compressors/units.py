@@ -12,16 +12,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from .fast_tokenizer import direct_backend
+from .cjk import CJK, CJK_CLASS, is_cjk
 from .protection import ATOMIC, DEFAULT, PIN, Protection, Region, merge_regions, regions
+from .tokenizing import encode_offsets
 
-# Han, kana, CJK symbols and punctuation, full-width forms: scripts written without spaces. (Hangul
-# is written with spaces between words, so a Korean word is a unit like a Latin one.)
-_CJK_CLASS = r"\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f"
-_CJK = re.compile(f"[{_CJK_CLASS}]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 # A run of CJK, or a run of anything else that is not whitespace; with the whitespace in front of it.
-_UNIT = re.compile(rf"\s*(?:[{_CJK_CLASS}]+|[^\s{_CJK_CLASS}]+)|\s+", re.S)
+_UNIT = re.compile(rf"\s*(?:[{CJK_CLASS}]+|[^\s{CJK_CLASS}]+)|\s+", re.S)
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
 _CHUNK = 2000  # characters per segmenter call (sudachi refuses inputs over ~49 kB)
 
@@ -81,15 +78,11 @@ _CLAUSE_END = frozenset('.!?;:)]"')  # a unit ending in one of these ends a name
 MAX_ENTITY_UNITS = 6
 
 
-def _is_cjk(ch: str) -> bool:
-    return bool(_CJK.match(ch))
-
-
 def _glues(left: str, right: str) -> bool:
     """Would `left` + `right` read as one word? Not when either side is whitespace, nor next to a
     character of a script written without spaces ("我" + "Python", "，" + "但是")."""
     a, b = left[-1:], right[:1]
-    return bool(a and b) and not (a.isspace() or b.isspace() or _is_cjk(a) or _is_cjk(b))
+    return bool(a and b) and not (a.isspace() or b.isspace() or is_cjk(a) or is_cjk(b))
 
 
 # -- word segmenters -------------------------------------------------------------------------------
@@ -140,13 +133,13 @@ def _word_ends(run: str, japanese: bool) -> list[int]:
 
 
 def _word_units(text: str, start: int, end: int, japanese: bool) -> list[tuple[int, int]]:
-    if not _CJK.search(text, start, end):  # no word segmenter needed: the regex's units as they are
+    if not CJK.search(text, start, end):  # no word segmenter needed: the regex's units as they are
         return merge_entities(text, [m.span() for m in _UNIT.finditer(text, start, end)])
     spans: list[tuple[int, int]] = []
     for m in _UNIT.finditer(text, start, end):
         a, b = m.span()
         core = a + len(m.group()) - len(m.group().lstrip())
-        if core < b and _is_cjk(text[core]):
+        if core < b and is_cjk(text[core]):
             prev = a
             for e in _word_ends(text[core:b], japanese):
                 spans.append((prev, core + e))
@@ -210,15 +203,6 @@ def merge_entities(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, i
             out.append((a, b))
             run = 1 if part else 0
     return out
-
-
-def encode_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """Token ids and each token's char [start, end)."""
-    if (backend := direct_backend(tokenizer)) is not None:
-        enc = backend.encode(text, add_special_tokens=False)
-        return enc.ids, enc.offsets
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from .llmlingua import LLMLINGUA
 from .longllmlingua import LONGLLMLINGUA
 from .stages import Prepared, prepare
 
-METHODS = {"llmlingua": LLMLINGUA, "longllmlingua": LONGLLMLINGUA}
+METHODS = {cfg.name: cfg for cfg in (LLMLINGUA, LONGLLMLINGUA)}  # keyed as spec.METHOD_NAMES
 
 
 def compress(

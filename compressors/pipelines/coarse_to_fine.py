@@ -7,13 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..budget import SEPARATOR, assemble
-from ..counting import SCORER, PromptCounts
-from ..fast_tokenizer import joined_counts
 from ..labels import attach_labels
 from ..protection import protected_over_budget
 from ..scorer import Meter
 from ..spec import Compression, CompressionSpec, ContextOutcome
+from ..tokenizing import SCORER, SEPARATOR, PromptCounts, assemble, joined_counts
 from . import stages as S
 from .stages import MethodConfig, Prepared, keep_last_first, prepare
 

@@ -13,14 +13,13 @@ import torch
 
 from .. import budget as B
 from .. import relevance as R
-from ..counting import SCORER, PromptCounts, counter, kept_text_counter
-from ..fast_tokenizer import joined_counts
-from ..prompt_tokens import tokenize_prompt
 from ..ranking import rank
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
 from ..spec import CompressionSpec
+from ..tokenizing import SCORER, SEPARATOR, PromptCounts, joined_counts, kept_text_counter, request_counter
+from ..tokenizing.prompt import tokenize_prompt
 from ..tokens import importance, iterative_nll
 from ..units import Segmented, Tokenized
 
@@ -47,7 +46,7 @@ class Prepared:
     budget: B.Budget  # in the caller's tokens (spec.count_with)
     ms: float = 0.0  # how long preparing took
     scorer_tokens: int = 0  # the prompt in the scorer's tokens: the compute cost the service limits
-    count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter
+    count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter (a Memo)
 
     @property
     def original_tokens(self) -> int:
@@ -68,7 +67,7 @@ def prepare(scorer, spec: CompressionSpec, max_scorer_tokens: int | None = None)
         scorer.tokenizer, spec.instruction, list(docs), spec.question, spec.protection, max_scorer_tokens
     )
     text, in_scorer = prompt.text, prompt.count
-    count = counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
+    count = request_counter(spec.count_with, scorer)  # the caller's tokens; scorer.count by default
     original = in_scorer if spec.count_with == SCORER else count(text)
     budget = B.plan_budget(
         count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
@@ -177,7 +176,7 @@ def token_scores(
         checkpoint()
         relevance = R.sentence_scores(scorer, list(plan.segs), sentences, question, source, meter)
     prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
-    prefix_ids = scorer.encode(prefix + B.SEPARATOR) if prefix else []
+    prefix_ids = scorer.encode(prefix + SEPARATOR) if prefix else []
     if plan.tau < 1.0:
         cond = iterative_nll(
             scorer,
@@ -257,8 +256,8 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
 
 def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
     """The cut's prompt in the scorer's tokens (the compute side, when budgets are counted in the
-    caller's), from its documents' units where that is exact (counting.kept_text_counter)."""
-    counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, B.SEPARATOR))
+    caller's), from its documents' units where that is exact (tokenizing.kept_text_counter)."""
+    counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, SEPARATOR))
     texts = [cut.kept_texts.get(i, "") for i in plan.order]
     unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
     return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep)[1]
@@ -266,7 +265,7 @@ def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
 
 def _count_cut(counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared):
     """The prompt of a cut (each document's kept text) and its count; a kept text is counted from its
-    units' tokens where that is exact (counting.kept_text_counter), else by `counts`."""
+    units' tokens where that is exact (tokenizing.kept_text_counter), else by `counts`."""
     for text, keep, counted in zip(texts, keeps, unit_counts, strict=True):
         if text and counted is not None and text not in counts.seen:
             counts.know(text, counted(keep))

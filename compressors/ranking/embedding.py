@@ -89,6 +89,15 @@ def _embed(parts, texts: list[str], device: str) -> torch.Tensor:
     return torch.nn.functional.normalize(out, dim=-1)
 
 
+def retrieve(scorer, texts: list[str], question: str, tokens: int, meter) -> list[float]:
+    """The scorer's retriever's scores of `texts` against `question`, run where the LM runs (the
+    service's model worker, so the two never compete), its time counted as model time. `tokens`: the
+    size of the job, for the worker's batching."""
+    retriever = scorer.retriever
+    job = meter.timed(lambda: retriever.scores(texts, question) if texts else [])
+    return scorer.serial(job, tokens)
+
+
 def embedding_scores(documents: list[str], question: str, device: str = "cpu") -> list[float]:
     """The installed retriever's scores."""
     return Retriever(str(device)).scores(documents, question)

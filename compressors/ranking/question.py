@@ -5,6 +5,7 @@ ranks first. All documents go through the scorer as padded batches."""
 from __future__ import annotations
 
 from ..scorer import Meter
+from ..tokenizing import SEPARATOR
 from .base import Ranking
 
 QUESTION_SUFFIX = " We can get the answer to this question in the given documents."
@@ -15,7 +16,7 @@ def question_ranking(
 ) -> Ranking:
     """With `local`, the output head also runs over the document tokens, so the token-level stage
     gets each document's question-free NLL without another pass."""
-    q_ids = scorer.encode("\n\n" + question.strip() + QUESTION_SUFFIX)
+    q_ids = scorer.encode(SEPARATOR + question.strip() + QUESTION_SUFFIX)
     seqs = [d + q_ids for d in doc_ids]
     starts = [0 if local else len(d) for d in doc_ids]
     nll = scorer.nll(seqs, score_from=starts, meter=meter)

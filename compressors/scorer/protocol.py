@@ -1,16 +1,60 @@
-"""What the algorithms need from a scorer, as protocols: the causal-LM scorer (scorer.py) implements
-them, and so does the service's per-request view that sends model calls to its batching worker."""
+"""What the algorithms need from a scorer, as protocols, and the plain records it hands back (Meter,
+ScorerInfo): the causal-LM scorer (scorer.py) implements them, and so does the service's per-request
+view that sends model calls to its batching worker. Nothing here imports the scorer or the rankers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
-
-if TYPE_CHECKING:
-    from ..ranking.embedding import Retriever
-    from .scorer import Meter, ScorerInfo
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
+
+
+@dataclass
+class Meter:
+    """Counts what the scorer forwards for one request: non-padding input tokens of every forward
+    pass, each time they are forwarded; cached prefixes are not counted again. `model_s`: wall time
+    of the request's model work (forward passes, the output head, the retriever), measured where it
+    runs, so queueing behind other requests is not counted."""
+
+    forwarded_tokens: int = 0
+    forward_passes: int = 0
+    model_s: float = 0.0
+
+    def add(self, tokens: int) -> None:
+        self.forwarded_tokens += tokens
+        self.forward_passes += 1
+
+    def timed(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """`fn`, adding its run time to model_s wherever (whichever thread) it runs."""
+
+        def run() -> T:
+            t0 = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                self.model_s += time.perf_counter() - t0
+
+        return run
+
+
+@dataclass
+class ScorerInfo:
+    model: str
+    quantization: str
+    device: str
+    dtype: str
+    max_positions: int
+    extra: dict = field(default_factory=dict)
+
+
+class Retriever(Protocol):
+    """Question-document similarity (ranking/embedding.py's Retriever is the installed one; a
+    benchmark may hand the scorer another)."""
+
+    def scores(self, documents: list[str], question: str) -> list[float]: ...
 
 
 @runtime_checkable

@@ -11,61 +11,19 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fast_tokenizer import direct_backend
 from ..packing import length_batches
+from ..tokenizing import encode_ids
 from . import attention
 from .loading import LoadedModel
-from .protocol import Scorer, TokenStream
-
-if TYPE_CHECKING:
-    from ..ranking.embedding import Retriever
+from .protocol import Meter, Retriever, Scorer, ScorerInfo, TokenStream
 
 T = TypeVar("T")
-
-
-@dataclass
-class Meter:
-    """Counts what the scorer forwards for one request: non-padding input tokens of every forward
-    pass, each time they are forwarded; cached prefixes are not counted again. `model_s`: wall time
-    of the request's model work (forward passes, the output head, the retriever), measured where it
-    runs, so queueing behind other requests is not counted."""
-
-    forwarded_tokens: int = 0
-    forward_passes: int = 0
-    model_s: float = 0.0
-
-    def add(self, tokens: int) -> None:
-        self.forwarded_tokens += tokens
-        self.forward_passes += 1
-
-    def timed(self, fn: Callable[[], T]) -> Callable[[], T]:
-        """`fn`, adding its run time to model_s wherever (whichever thread) it runs."""
-
-        def run() -> T:
-            t0 = time.perf_counter()
-            try:
-                return fn()
-            finally:
-                self.model_s += time.perf_counter() - t0
-
-        return run
-
-
-@dataclass
-class ScorerInfo:
-    model: str
-    quantization: str
-    device: str
-    dtype: str
-    max_positions: int
-    extra: dict = field(default_factory=dict)
 
 
 _INSTALLED = object()  # the default retriever: the installed one for the scorer's device, if any
@@ -125,11 +83,7 @@ class CausalLMScorer(Scorer):
 
     # -- tokenizer helpers -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        if not text:
-            return []
-        if (backend := direct_backend(self.tokenizer)) is not None:  # ids only: no offsets to track
-            return backend.encode_batch_fast([text], add_special_tokens=False)[0].ids
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_ids(self.tokenizer, text)
 
     def count(self, text: str) -> int:
         return len(self.encode(text))

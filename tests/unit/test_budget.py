@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from compressors.budget import assemble, coarse_cut, dynamic_rates, plan_budget, reorder
+from compressors.budget import coarse_cut, dynamic_rates, plan_budget, reorder
+from compressors.tokenizing import assemble
 
 
 def count(text: str) -> int:

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from compressors import CompressionSpec, compress
-from compressors.budget import assemble, plan_budget
+from compressors.budget import plan_budget
+from compressors.tokenizing import assemble
 from compressors.units import split_units
 
 _DEEP = int(os.environ.get("TERSE_PROPERTY_EXAMPLES", "0"))

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from compressors import CompressionSpec, compress
-from compressors.budget import assemble
+from compressors.tokenizing import assemble
 
 WORDS = (
     "river mountain engineer quietly measured bridge students painted colourful murals across old city "

@@ -58,6 +58,16 @@ def test_code_url_email_are_one_unit_and_table_skeleton_is_forced():
     assert sum(p.count("|") for p in pipes) == README.count("|")
 
 
+def test_a_url_ends_at_any_cjk_character_the_supplementary_ones_too():
+    """One CJK class (compressors/cjk.py): a URL ends before 中 and before 𠀀 (U+20000, Extension B)."""
+    from compressors.structure import urls
+
+    for ch in ("中", "\U00020000", "\U0002a6d6"):
+        text = f"see https://example.org/a{ch}b now"
+        ((a, b),) = urls(text)
+        assert text[a:b] == "https://example.org/a"
+
+
 def test_structure_keep_forces_code():
     got = pieces(README, Protection(code="keep"))
     assert any(f and "def main" in p for p, f in got)

@@ -7,7 +7,8 @@ import random
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from compressors.units import Segmented, _is_cjk, segment, split_units
+from compressors.cjk import is_cjk
+from compressors.units import Segmented, segment, split_units
 
 
 def test_units_cover_the_text_exactly():
@@ -37,7 +38,7 @@ def test_any_subset_of_units_never_glues_words(text, rnd):
         # every output word is (part of) an input word; text with CJK characters needs no spaces
         assert (
             word in source_words
-            or any(_is_cjk(c) for c in word)  # the scripts units.py writes without spaces
+            or any(is_cjk(c) for c in word)  # the scripts units.py writes without spaces
             or any(word in w for w in source_words)
         ), (
             word,

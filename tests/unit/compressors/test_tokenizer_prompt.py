@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from compressors.budget import assemble
-from compressors.prompt_tokens import tokenize_prompt
 from compressors.protection import Protection
-from compressors.units import encode_offsets, segment
+from compressors.tokenizing import assemble, encode_offsets
+from compressors.tokenizing.prompt import tokenize_prompt
+from compressors.units import segment
 
 DOCS = [
     "Document [1](Title: Röntgen) Wilhelm Conrad Röntgen won the first Nobel Prize in Physics in 1901.",
@@ -73,8 +73,8 @@ def test_byte_level_documents_are_sliced_exactly(tiny_llama):
 def test_the_prompt_is_cut_into_pieces_only_at_clean_junctions(tiny_llama):
     """Pieces are encoded apart only where no whitespace meets the separator and no added token is
     in the prompt; the count is the whole prompt's either way."""
-    from compressors.fast_tokenizer import joined_counts
-    from compressors.prompt_tokens import _clean_junctions
+    from compressors.tokenizing import joined_counts
+    from compressors.tokenizing.prompt import _clean_junctions
 
     joined = joined_counts(tiny_llama.tokenizer, "\n\n")
     parts = ["Answer.", *[d for d in DOCS if d], "Who?"]

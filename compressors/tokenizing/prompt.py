@@ -4,10 +4,13 @@ the ones inside its characters. That is one pass over the text where encoding ev
 counting the whole prompt took two. A document that shares a token with the separator beside it
 (trailing whitespace before the blank line) is encoded alone.
 
-Where the tokenizer tokenises the parts on either side of a separator apart (fast_tokenizer.JoinedCounts:
+Where the tokenizer tokenises the parts on either side of a separator apart (encoding.JoinedCounts:
 byte-level BPE with GPT-2's regex, no whitespace at the junction), the prompt is encoded as those
 pieces in one batch call, which the Rust tokenizer spreads over its threads, and the separators
-between them are counted by rule: the same tokens and the same count."""
+between them are counted by rule: the same tokens and the same count.
+
+Not imported by the package's __init__: it builds on units.py (a document's tokens and protection
+regions), which builds on encoding.py. Import it as compressors.tokenizing.prompt."""
 
 from __future__ import annotations
 
@@ -15,11 +18,11 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .budget import SEPARATOR, assemble
-from .errors import TooManyTokens
-from .fast_tokenizer import JoinedCounts, direct_backend, joined_counts
-from .protection import Protection
-from .units import Tokenized, encode_offsets, tokenize, tokenized
+from ..errors import TooManyTokens
+from ..protection import Protection
+from ..units import Tokenized, tokenize, tokenized
+from .counting import SEPARATOR, assemble
+from .encoding import JoinedCounts, direct_backend, encode_offsets, joined_counts
 
 
 @dataclass(frozen=True)

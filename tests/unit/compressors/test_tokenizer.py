@@ -10,8 +10,8 @@ import pytest
 
 from compressors import CompressionSpec, compress
 from compressors.chat import ChatOptions, compress_chat
-from compressors.counting import CL100K_SHA256, counter
 from compressors.errors import InvalidInput
+from compressors.tokenizing import CL100K_SHA256, counter
 from tests.unit.test_pipelines import DOCS, QUESTION
 
 
@@ -66,7 +66,7 @@ def test_chat_counts_in_cl100k(tiny_llama):
     assert out.stats[0].tokens_after == count(out.messages[0]["content"])
 
 
-# -- counting an assembled prompt from its parts (fast_tokenizer.JoinedCounts, PromptCounts) ----------
+# -- counting an assembled prompt from its parts (tokenizing: JoinedCounts, PromptCounts) ----------
 def _random_parts(rng, alphabet, n):
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(n)]
 
@@ -74,8 +74,7 @@ def _random_parts(rng, alphabet, n):
 def test_joined_count_is_the_tokenizers_own_count_wherever_the_rule_applies(tiny_llama):
     import random
 
-    from compressors.budget import SEPARATOR
-    from compressors.fast_tokenizer import joined_counts
+    from compressors.tokenizing import SEPARATOR, joined_counts
 
     joined = joined_counts(tiny_llama.tokenizer, SEPARATOR)
     assert joined is not None  # the SmolLM2 tokenizer: byte-level BPE with GPT-2's regex
@@ -101,7 +100,7 @@ def test_joined_count_is_the_tokenizers_own_count_wherever_the_rule_applies(tiny
 
 
 def test_the_rule_refuses_edge_whitespace_and_special_tokens(tiny_llama):
-    from compressors.fast_tokenizer import joined_counts
+    from compressors.tokenizing import joined_counts
 
     joined = joined_counts(tiny_llama.tokenizer, "\n\n")
     assert joined.applies(["a b", "c"])
@@ -112,9 +111,7 @@ def test_the_rule_refuses_edge_whitespace_and_special_tokens(tiny_llama):
 
 
 def test_prompt_counts_equal_whole_counts_and_count_each_part_once(tiny_llama):
-    from compressors.budget import SEPARATOR, assemble
-    from compressors.counting import PromptCounts
-    from compressors.fast_tokenizer import joined_counts
+    from compressors.tokenizing import SEPARATOR, PromptCounts, assemble, joined_counts
 
     calls = []
 
@@ -139,9 +136,7 @@ def test_prompt_counts_equal_whole_counts_and_count_each_part_once(tiny_llama):
 def test_kept_text_counts_from_unit_tokens_equal_the_tokenizers(tiny_llama):
     import random
 
-    from compressors.budget import SEPARATOR
-    from compressors.counting import kept_text_counter
-    from compressors.fast_tokenizer import joined_counts
+    from compressors.tokenizing import SEPARATOR, joined_counts, kept_text_counter
     from compressors.units import segment
 
     joined = joined_counts(tiny_llama.tokenizer, SEPARATOR)
@@ -164,3 +159,35 @@ def test_kept_text_counts_from_unit_tokens_equal_the_tokenizers(tiny_llama):
     assert checked >= len(DOCS)
     assert kept_text_counter(segment(DOCS[0], tiny_llama.tokenizer), None, tiny_llama.count) is None
     assert kept_text_counter(segment("a <|endoftext|> b", tiny_llama.tokenizer), joined, tiny_llama.count) is None
+
+
+# -- one memo of counts per request ------------------------------------------------------------------
+def test_one_memo_counts_each_text_once_and_prompt_counts_share_it(tiny_llama):
+    from compressors.tokenizing import SEPARATOR, Memo, PromptCounts, joined_counts, memoised, request_counter
+
+    calls: list[str] = []
+
+    def count(text: str) -> int:
+        calls.append(text)
+        return tiny_llama.count(text)
+
+    memo = memoised(count)
+    assert memoised(memo) is memo  # a Memo is not wrapped again
+    assert [memo(d) for d in DOCS[:2] * 2] == [tiny_llama.count(d) for d in DOCS[:2] * 2]
+    assert calls == DOCS[:2]
+    counts = PromptCounts(memo, joined_counts(tiny_llama.tokenizer, SEPARATOR))
+    assert counts.part is memo and counts.part(DOCS[0]) == tiny_llama.count(DOCS[0]) and calls == DOCS[:2]
+    counts.prompt("", DOCS[:3], "")  # the third document is counted by the batch rule, into the same memo
+    assert DOCS[2] in memo.seen and calls == DOCS[:2]
+    assert isinstance(request_counter("scorer", tiny_llama), Memo)
+    assert request_counter("cl100k_base", None)("hello world") == 2
+
+
+def test_encode_ids_and_offsets_agree_with_the_tokenizer(tiny_llama):
+    from compressors.tokenizing import encode_ids, encode_offsets
+
+    tok = tiny_llama.tokenizer
+    for text in [DOCS[0], "  spaced  out ", "人工智能 and <|endoftext|>", ""]:
+        ids = list(tok(text, add_special_tokens=False)["input_ids"])
+        assert encode_ids(tok, text) == ids == (encode_offsets(tok, text)[0] if text else [])
+        assert tiny_llama.encode(text) == ids and tiny_llama.count(text) == len(ids)
