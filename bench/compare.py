@@ -108,6 +108,8 @@ def run(variants: list[Variant], jobs: list[tuple], rounds: int, args) -> list[d
                 if line:
                     row["model_calls"] = line.get("model_calls")
                     row["model_ms_by_stage"] = line.get("model_ms_by_stage") or {}
+        for client in clients.values():
+            client.close()
     return rows
 
 

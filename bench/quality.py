@@ -47,14 +47,16 @@ SYSTEMS = ("terse", "reference", "bm25", "random", "random-passages", "first-pas
 OPTIONAL = ("terse-llmlingua", "reference-llmlingua")
 RATES = (0.5, 0.25, 0.1, 0.05, 0.03, 0.02)
 PLOT_SETS = ("nq20", "niah", "niah-string")
+DEFAULT_N = {"nq20": 20, "niah": None, "niah-string": None, "aclsum": None, "gsm8k": 10}  # None: the whole file
 
 
 # ---------------------------------------------------------------- jobs
-def build_jobs(sets, split: str, n: int, rates, seed: int = 0, count=None, positions=datasets.POSITIONS) -> list[dict]:
-    """Per set, rate-major (all prompts at the first rate, then the next): a partial run has whole rates."""
+def build_jobs(sets, split: str, n, rates, seed: int = 0, count=None, positions=datasets.POSITIONS) -> list[dict]:
+    """Per set, rate-major (all prompts at the first rate, then the next): a partial run has whole rates.
+    n: prompts a set (NQ-20: questions), None for each set's default (DEFAULT_N)."""
     jobs = []
     for name in sets:
-        examples = datasets.examples(name, n, split, seed, positions)
+        examples = datasets.examples(name, n or DEFAULT_N[name], split, seed, positions)
         for rate in rates:
             for ex in examples:
                 meta = {**ex.meta, "set": name, "example": ex.id, "query": ex.query, "question": ex.question}
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=[*SYSTEMS, *OPTIONAL])
     ap.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     ap.add_argument("--split", default="dev", choices=sorted(datasets.SPLITS), help="NQ-20's split")
-    ap.add_argument("--n", type=int, default=None, help="prompts a set (NQ-20: questions x 5 positions; default all)")
+    ap.add_argument("--n", type=int, default=None, help="prompts a set (NQ-20: questions x 5 positions)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--url", default=None, help="a running terse service (default: start one with --model)")
     ap.add_argument("--model-dir", type=Path, default=None, help="the scorer's folder (default: converted_dir())")
@@ -296,7 +298,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.n, args.rates = args.n or 3, args.rates if args.rates != list(RATES) else [0.25, 0.05]
-    args.n = args.n or 20
     args.tag = args.tag or ("quick" if args.quick else args.split)
     from compressors.scorer import converted_dir
 
