@@ -28,7 +28,7 @@ from bench.runner import (
     command,
     interleave,
     log,
-    model_setting,
+    model_settings,
     parser,
     per_prompt_median,
     post,
@@ -236,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.rounds, args.sizes, args.rates = 1, 1, args.sizes[:1], args.rates[:1]
     args.tag = args.tag or "current"
-    model = model_setting(args.model)
-    settings = {"model": model, "min_tokens": 0, **LONG, "log_level": "info", **args.settings}
-    if args.model == "tiny":
-        settings.update(quantization="fp32", device="cpu")
+    settings = {**model_settings(args.model), "min_tokens": 0, **LONG, "log_level": "info", **args.settings}
     # As deployed: the image leaves the tokenizer's thread pool on (loadtests/server.py turns it off for tests).
     args.env = {"TOKENIZERS_PARALLELISM": "true", **thread_env(args.threads)}
     if args.variants:

@@ -33,7 +33,7 @@ from bench.runner import (  # noqa: F401 (re-exported)
     Variant,
     command,
     log,
-    model_setting,
+    model_settings,
     parser,
     run_reference,
     run_terse,
@@ -306,13 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     positions = (10,) if args.quick else datasets.POSITIONS
     jobs = build_jobs(args.sets, args.split, args.n, args.rates, args.seed, count, positions)
     log(f"quality: {len(jobs)} jobs per system over {args.sets}")
+    failed: set[str] = set()
     if not args.report_only:
         by_set = defaultdict(list)
         for j in jobs:
             by_set[j["meta"]["set"]].append(j)
         terse = [s for s in args.systems if s.startswith("terse")]
         if terse and args.url is None:
-            settings = {"model": model_setting(args.model), **LONG, **args.settings}
+            settings = {**model_settings(args.model), **LONG, **args.settings}
             with serving([Variant("terse", settings)], "quality") as svc:
                 _run_terse(terse, by_set, svc["terse"].url, args)
         elif terse:
@@ -322,11 +323,15 @@ def main(argv: list[str] | None = None) -> int:
                 out = results_path(args.results_dir, args.split, name, system)
                 if system.startswith("reference"):
                     method = "llmlingua" if system == "reference-llmlingua" else "longllmlingua"
-                    run_reference(mine, out, method, model_dir, threads=args.threads)
+                    try:
+                        run_reference(mine, out, method, model_dir, threads=args.threads)
+                    except ServiceDown as exc:  # the baselines and the report still run
+                        log(f"{system}: FAILED: {exc}")
+                        failed.add(system)
                 else:
                     run_baseline(mine, out, system, count.tokenizer, args.seed)
-    report(jobs, args.systems, args, count, command("bench.quality", argv))
-    return 0
+    report(jobs, [s for s in args.systems if s not in failed], args, count, command("bench.quality", argv))
+    return 1 if failed else 0
 
 
 def _run_terse(systems, by_set, url: str, args) -> None:

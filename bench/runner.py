@@ -64,6 +64,11 @@ def model_setting(name: str | Path) -> str:
     return str(make_tiny_model("llama", CACHE / "tiny-llama", hidden=32, max_positions=16384))
 
 
+def model_settings(name: str | Path) -> dict:
+    """The service's TERSE_* settings for --model (the tiny model in fp32, as tests/tiny_models.py makes it)."""
+    return {"model": model_setting(name)} | ({"quantization": "fp32", "device": "cpu"} if str(name) == "tiny" else {})
+
+
 def thread_env(threads: int | None) -> dict[str, str]:
     keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
     return {k: str(threads) for k in keys} if threads else {}
