@@ -50,43 +50,58 @@ soak: setup
 overload: setup
 	$(RELIABILITY) tests/api/test_reliability.py -k overload_60s
 
-# Quality benchmark (bench/, synthetic NQ-20): terse over HTTP vs llmlingua 0.2.2 (.venv-ref) vs baselines.
-# The terse systems need the service running at BENCH_URL (`make run` in another shell). Resumable.
-.PHONY: bench-reference-setup bench-quality bench-gsm8k
-BENCH_SPLIT ?= dev
-BENCH_N ?= 20
-BENCH_RATES ?= 0.5 0.25 0.1
-BENCH_SYSTEMS ?= terse-longllmlingua terse-llmlingua reference bm25 random
-BENCH_URL ?= http://$(TERSE_HOST):$(TERSE_PORT)
+# Benchmarks (bench/README.md, docs/benchmarks.md): one harness (bench/runner.py) that starts what it needs on
+# 127.0.0.1, one model at a time; results in bench/results/<study>-<tag>.{json,md}; resumable. BENCH_ARGS adds
+# options to any of them (e.g. BENCH_ARGS=--quick for a smoke test).
+.PHONY: bench-reference-setup bench-quality bench-gsm8k bench-speed bench-quant bench-throughput bench-memory \
+	bench-overhead bench-ab bench-labels bench-invariance bench-gpu-dry
+BENCH_ARGS ?=
+BENCH := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m
+BENCH_RATES ?= 0.5 0.25 0.1 0.05 0.03 0.02
+BENCH_SYSTEMS ?= terse reference bm25 random random-passages first-passages
 
 bench-reference-setup:
 	bash bench/setup_reference.sh
 
+# Quality: every set (NQ-20, needles as passages and as one string, ACL papers, GSM8K) x 2x..50x, terse /
+# the reference / BM25 / random words / random and first passages at the same budget (hours on 2 cores).
 bench-quality: setup bench-reference-setup
-	$(PY) -m bench.quality --split $(BENCH_SPLIT) --n $(BENCH_N) --rates $(BENCH_RATES) \
-		--systems $(BENCH_SYSTEMS) --url $(BENCH_URL) --keep-going; rc=$$?; \
-	$(PY) -m bench.report --split $(BENCH_SPLIT); exit $$rc
+	$(BENCH) bench.quality --rates $(BENCH_RATES) --systems $(BENCH_SYSTEMS) \
+		--plot docs/img/retention_vs_compression.png --positions-plot docs/img/retention_by_position.png $(BENCH_ARGS)
 
+# GSM8K's 8-shot chain-of-thought prompt through terse at 5x / 10x / 20x.
 bench-gsm8k: setup
-	$(PY) -m bench.gsm8k --url $(BENCH_URL)
+	$(BENCH) bench.quality --sets gsm8k --n 1 --rates 0.2 0.1 0.05 --systems terse bm25 --tag gsm8k $(BENCH_ARGS)
 
-# Speed benchmarks (bench/README.md): each starts what it needs; one model at a time. Resumable; --quick smoke.
-.PHONY: bench-speed bench-quant bench-throughput bench-memory bench-overhead bench-invariance bench-gpu-dry
+# Speed side by side with the reference: LLMLingua + LongLLMLingua x 0.5/0.25/0.1 x ~1k/~3k/~8k tokens (~2-3 h).
 bench-speed: setup bench-reference-setup
-	$(PY) -m bench.speed $(BENCH_SPEED_ARGS)
+	$(BENCH) bench.speed --plot docs/img/speed_vs_reference.png $(BENCH_ARGS)
 
 bench-quant: setup
-	$(PY) -m bench.quantization $(BENCH_QUANT_ARGS)
+	$(BENCH) bench.quantization $(BENCH_ARGS)
 
 bench-throughput: setup
-	$(PY) -m bench.throughput $(BENCH_THROUGHPUT_ARGS)
+	$(BENCH) bench.throughput $(BENCH_ARGS)
 
 bench-memory: setup
-	$(PY) -m bench.memory $(BENCH_MEMORY_ARGS)
+	$(BENCH) bench.memory $(BENCH_ARGS)
 
-# The pipeline's own cost (total - model time) on a tiny model; add BENCH_OVERHEAD_ARGS="--compare DIR".
+# The pipeline's own cost (total - model) on a tiny model, per stage; BENCH_ARGS="--against DIR" for a before/after.
 bench-overhead: setup
-	$(PY) -m bench.overhead --plot docs/img/overhead.png $(BENCH_OVERHEAD_ARGS)
+	$(BENCH) bench.compare --model tiny --sizes 2.5k 10k --n 3 --rounds 3 --rates 0.25 --tag overhead \
+		--configs llmlingua longllmlingua-bm25 longllmlingua-hybrid longllmlingua-question \
+		--plot docs/img/overhead.png $(BENCH_ARGS)
+
+# This checkout against another (BEFORE=/tmp/before, e.g. `git archive main | tar -x -C /tmp/before`):
+# held-out NQ-20 on the embedded model, retention, cost, identical outputs.
+BEFORE ?=
+bench-ab: setup
+	$(BENCH) bench.compare --against $(BEFORE) --split test --n 8 --rates 0.25 0.1 --tag ab $(BENCH_ARGS)
+
+# What return_labels costs: the same requests with and without it, on one server.
+bench-labels: setup
+	$(BENCH) bench.compare --variants '{"without": {}, "with": {"return_labels": true}}' --sizes 2.5k \
+		--configs default --split dev --n 6 --rounds 3 --rates 0.25 --tag labels $(BENCH_ARGS)
 
 # Hostile input (issue 22): each detector and the whole request on adversarial 10 KB / 100 KB / 1 MB
 # inputs, with the growth per 10x (linear ~10x). BENCH_HOSTILE_ARGS="--cap 5 --sizes 10000 100000".
@@ -96,7 +111,7 @@ hostile: setup
 
 # Byte-identical outputs: 8 NQ-20 prompts on the embedded model, serial vs concurrency 8.
 bench-invariance: setup
-	$(PY) -m bench.invariance $(BENCH_INVARIANCE_ARGS)
+	$(BENCH) bench.invariance $(BENCH_ARGS)
 
 bench-gpu-dry: setup
-	$(PY) -m bench.gpu --dry-run
+	$(BENCH) bench.gpu --dry-run $(BENCH_ARGS)

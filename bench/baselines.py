@@ -8,6 +8,8 @@ tokens) of that assembled prompt; only the tokenizer is needed (`metrics.load_sc
   by a generator seeded with (seed, job id); the longest prefix of that shuffle whose words, put back in
   their original order (a document's kept words joined by single spaces, emptied documents dropped), fit
   the budget is kept.
+- `first_passages`, `random_passages`: the same with the documents in their own order / shuffled
+  by (seed, job id).
 - `bm25_top`: documents ranked by BM25 (terse's ranker, compressors.ranking.bm25, over the 20 documents, word
   tokens lower-cased, query = the bare question) and taken whole, in rank order, while the prompt fits; the next one is
   cut to the longest token prefix that still fits, so the budget is filled exactly (up to a token where a
@@ -88,16 +90,29 @@ def bm25_rank(documents: Sequence[str], query: str) -> list[int]:
 
 
 def bm25_top(
-    tokenizer,
-    instruction: str,
-    documents: Sequence[str],
-    question: str,
-    rate: float,
-    *,
-    query: str | None = None,
+    tokenizer, instruction: str, documents: Sequence[str], question: str, rate: float, *, query: str | None = None
 ) -> dict:
-    original, budget = budget_tokens(tokenizer, instruction, documents, question, rate)
     ranking = bm25_rank(documents, query if query is not None else question)
+    return passages_in_order(tokenizer, instruction, documents, question, rate, ranking)
+
+
+def first_passages(tokenizer, instruction: str, documents: Sequence[str], question: str, rate: float) -> dict:
+    return passages_in_order(tokenizer, instruction, documents, question, rate, list(range(len(documents))))
+
+
+def random_passages(
+    tokenizer, instruction: str, documents: Sequence[str], question: str, rate: float, *, seed: int | str = 0
+) -> dict:
+    order = list(range(len(documents)))
+    random.Random(f"random-passages:{seed}").shuffle(order)
+    return passages_in_order(tokenizer, instruction, documents, question, rate, order)
+
+
+def passages_in_order(
+    tokenizer, instruction: str, documents: Sequence[str], question: str, rate: float, ranking: list[int]
+) -> dict:
+    """Whole documents in `ranking` order while the prompt fits, then the next one cut to fill the budget."""
+    original, budget = budget_tokens(tokenizer, instruction, documents, question, rate)
     taken: list[int] = []
     for i in ranking:
         trial = assemble(instruction, [documents[j] for j in [*taken, i]], question)

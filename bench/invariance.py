@@ -1,49 +1,38 @@
 """Batch invariance on the embedded model: the same NQ-20 prompts one at a time, then all at once at
-concurrency --concurrency, against one `python -m app` (default settings, bf16). Reports how many
-compressed prompts are byte-identical to their serial answers, and both wall times.
+--concurrency, against one service (default settings, bf16). Reports how many compressed prompts are
+byte-identical to their serial answers, and both wall times; exits 1 unless all are.
 
-    python -m bench.invariance --n 8 --concurrency 8
+    make bench-invariance              # python -m bench.invariance --n 8 --concurrency 8
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from bench import nq20
-from bench.speed import build_prompt
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench import datasets
+from bench.runner import Variant, body, model_setting, parser, post, serving
 
 
 def main(argv: list[str] | None = None) -> int:
     import httpx
 
-    from loadtests.server import Service
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rate", type=float, default=0.25)
-    ap.add_argument("--settings", type=json.loads, default={}, help="extra TERSE_* settings (JSON)")
     args = ap.parse_args(argv)
-    c = nq20.corpus(str(nq20.DEFAULT_DATA))
-    bodies = []
-    for index in nq20.select_questions("test", args.n, 1):
-        p = build_prompt(c, index, 20)
-        body = {"context": p["documents"], "instruction": p["instruction"], "question": p["question_text"]}
-        bodies.append({**body, "rate": args.rate})
-    settings = {"quantization": "bf16", "device": "cpu", "max_concurrent_requests": 32, "request_timeout_s": 900}
-    settings.update(args.settings)
-    with Service(ROOT / ".cache" / "bench" / "invariance", settings) as svc, httpx.Client(timeout=900) as client:
+    bodies = [body(ex, args.rate, args.extra) for ex in datasets.nq_sized("test", args.n, 20, seed=1)]
+    settings = {"model": model_setting(args.model), "quantization": "bf16", "device": "cpu"}
+    settings.update(max_concurrent_requests=32, request_timeout_s=900, **args.settings)
+    with (
+        serving([Variant("one", settings)], "invariance") as svc,
+        httpx.Client(base_url=svc["one"].url, timeout=900) as c,
+    ):
 
-        def one(body):
-            r = client.post(svc.url + "/v1/compress", json=body)
-            r.raise_for_status()
-            return r.json()["compressed_prompt"]
+        def one(request: dict) -> str:
+            return post(c, request)[0]["compressed_prompt"]
 
         one({**bodies[0], "context": bodies[0]["context"][:3]})  # warm-up
         t0 = time.perf_counter()
@@ -54,14 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             together = list(pool.map(one, bodies))
             together_s = time.perf_counter() - t0
     same = sum(a == b for a, b in zip(serial, together, strict=True))
-    out = {
-        "prompts": len(bodies),
-        "concurrency": args.concurrency,
-        "identical": same,
-        "serial_s": round(serial_s, 2),
-        "concurrent_s": round(together_s, 2),
-        "settings": settings,
-    }
+    out = {"prompts": len(bodies), "concurrency": args.concurrency, "identical": same, "settings": settings}
+    out.update(serial_s=round(serial_s, 2), concurrent_s=round(together_s, 2))
     print(json.dumps(out))
     return 0 if same == len(bodies) else 1
 

@@ -13,20 +13,15 @@ bench/results/memory-<tag>.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
+from bench.runner import Variant, model_setting, parser, save, serving
 from loadtests import closedloop, reports
 from loadtests.payloads import SOAK_MIX, Builder, Mix
-from loadtests.server import Service
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 CLIENTS = 4
 
 
@@ -37,31 +32,20 @@ def closed_loop(url: str, bodies: list[dict]) -> None:
 
 def serve(release: bool, model: str, bodies: list[dict], repeats: int) -> list[dict]:
     rows = []
-    with tempfile.TemporaryDirectory() as d:
-        srv = Service(
-            Path(d),
-            {"model": model, "max_concurrent_requests": CLIENTS, "log_level": "warning", "release_memory": release},
-        )
-        try:
-            srv.wait()
-            closed_loop(srv.url, bodies[:40])
-            for _ in range(repeats):
-                t = time.perf_counter()
-                closed_loop(srv.url, bodies)
-                seconds = time.perf_counter() - t
-                busy = srv.rss_bytes()
-                time.sleep(1.0)
-                rows.append(
-                    {
-                        "release_memory": release,
-                        "seconds": round(seconds, 1),
-                        "rss_busy_mb": round(busy / 2**20),
-                        "rss_idle_mb": round(srv.rss_bytes() / 2**20),
-                    }
-                )
-                print(json.dumps(rows[-1]), flush=True)
-        finally:
-            srv.stop(timeout=120)
+    settings = {"model": model, "max_concurrent_requests": CLIENTS, "release_memory": release}
+    with serving([Variant("one", settings)], f"memory-{release}") as svc:
+        srv = svc["one"]
+        closed_loop(srv.url, bodies[:40])
+        for _ in range(repeats):
+            t = time.perf_counter()
+            closed_loop(srv.url, bodies)
+            seconds = time.perf_counter() - t
+            busy = srv.rss_bytes()
+            time.sleep(1.0)
+            rss_idle = round(srv.rss_bytes() / 2**20)
+            rows.append({"release_memory": release, "seconds": round(seconds, 1), "rss_busy_mb": round(busy / 2**20)})
+            rows[-1]["rss_idle_mb"] = rss_idle
+            print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -98,15 +82,12 @@ def markdown(table: list[dict], requests: int, command: str, box: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
     p.add_argument("--requests", type=int, default=150)
     p.add_argument("--repeats", type=int, default=2, help="rounds per server")
     p.add_argument("--rounds", type=int, default=2, help="servers per setting, alternating off/on")
-    p.add_argument("--model", default="embedded")
-    p.add_argument("--tag", default="cpu")
-    p.add_argument("--quick", action="store_true", help="8 requests, one round each")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.quick:
         a.requests, a.repeats, a.rounds, a.tag = 8, 1, 1, "quick"
     mix = Mix(Builder(), SOAK_MIX, per_entry=32)
@@ -116,11 +97,11 @@ def main() -> None:
     rows = []
     for _ in range(a.rounds):
         for release in (False, True):
-            rows += serve(release, a.model, bodies, a.repeats)
+            rows += serve(release, model_setting(a.model), bodies, a.repeats)
     table = summary(rows)
     command = f"python -m bench.memory --requests {a.requests} --repeats {a.repeats} --rounds {a.rounds}"
     md = markdown(table, a.requests, command, box)
-    reports.write(RESULTS, f"memory-{a.tag}", {"machine": box, "rows": rows, "summary": table}, md, indent=1)
+    save(a.results_dir, f"memory-{a.tag or 'cpu'}", {"machine": box, "rows": rows, "summary": table}, md)
     print(md)
 
 

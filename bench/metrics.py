@@ -18,7 +18,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 
-from bench.nq20 import normalize
+from bench.datasets import normalize
 
 TOLERANCE = 0.05
 

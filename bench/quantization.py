@@ -142,24 +142,13 @@ def _versions() -> dict:
 
 # ---------------------------------------------------------------- the driver
 def build_jobs(split: str, n: int, n_docs: int, rate: float, methods: list[str], seed: int) -> list[dict]:
-    from bench import nq20
-    from bench.speed import build_prompt
+    from bench.datasets import nq_sized
 
-    c = nq20.corpus()
     jobs = []
     for method in methods:
-        for index in nq20.select_questions(split, n, seed):
-            p = build_prompt(c, index, n_docs)
-            jobs.append(
-                {
-                    "id": f"{p['record_id']}-{method}-r{rate:g}",
-                    "instruction": p["instruction"],
-                    "documents": p["documents"],
-                    "question": p["question_text"],
-                    "rate": rate,
-                    "method": method,
-                }
-            )
+        for ex in nq_sized(split, n, n_docs, seed):
+            job = {"id": f"{ex.id}-{method}-r{rate:g}", "instruction": ex.instruction, "documents": ex.documents}
+            jobs.append(job | {"question": ex.question, "rate": rate, "method": method})
     return jobs
 
 

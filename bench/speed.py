@@ -7,14 +7,14 @@ embedded SmolLM2, bf16 for both), same prompts, same machine, one run.
 
 Grid: methods LLMLingua and LongLLMLingua x rates 0.5 / 0.25 / 0.1 x prompt sizes ~1k / ~3k / ~8k tokens
 (synthetic NQ-20 prompts of 7 / 20 / 55 documents: a held-out question's gold passage in the middle of its
-BM25-nearest distractors, bench/nq20.py) x --n questions x --repeats runs.
+BM25-nearest distractors, bench/datasets.py) x --n questions x --repeats runs.
 
 How it runs (never two models at once): for each repeat, terse first -- `python -m app` started on 127.0.0.1
 with TERSE_QUANTIZATION=bf16 (loadtests/server.py), one warm-up request per method, the repeat's jobs sent one
 at a time, the service stopped -- then the reference: bench/reference_runner.py in .venv-ref (bf16), one
 subprocess per method, with its own warm-up. Both write one line per finished job to
 bench/results/speed-<tag>-{terse,reference}.jsonl and skip finished ids, so an interrupted run resumes
-(bench/quality.py's run_terse / run_reference do the work). The table goes to bench/results/speed-<tag>.{json,md}
+(bench/runner.py's run_terse / run_reference do the work). The table goes to bench/results/speed-<tag>.{json,md}
 after every phase.
 
 What is compared:
@@ -29,16 +29,25 @@ What is compared:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench import metrics, nq20
-from bench.quality import REF_PYTHON, RESULTS, ROOT, run_reference, run_terse
+from bench import datasets, metrics
+from bench.runner import (
+    LONG,
+    REF_PYTHON,
+    Variant,
+    log,
+    parser,
+    run_reference,
+    run_terse,
+    service_info,
+    serving,
+    thread_env,
+)
 from loadtests import reports
 from loadtests.reports import read_jsonl
 
@@ -51,62 +60,39 @@ QUANTIZATION = "bf16"  # both systems: terse's TERSE_QUANTIZATION, the reference
 
 
 # ---------------------------------------------------------------- prompts and jobs
-def build_prompt(c: nq20.Corpus, index: int, n_docs: int) -> dict:
-    """A question's gold passage in the middle of its n_docs - 1 BM25-nearest distractors."""
-    row = c.rows[index]
-    docs = c.distractors(index, k=n_docs - 1)
-    position = (n_docs + 1) // 2
-    docs.insert(position - 1, c.passages[index])
-    return {
-        "record_id": f"nq{index:04d}-d{n_docs}",
-        "qid": f"nq{index:04d}",
-        "question": row["question"],
-        "answers": list(row["answers"]),
-        "instruction": nq20.INSTRUCTION,
-        "documents": [nq20.format_document(i, p.title, p.text) for i, p in enumerate(docs, 1)],
-        "question_text": nq20.question_text(row["question"]),
-        "gold_index": position - 1,
-    }
-
-
 def job_id(record_id: str, method: str, rate: float, repeat: int) -> str:
     return f"{record_id}-{method}-r{rate:g}-k{repeat}"
 
 
 def build_jobs(args, count) -> list[dict]:
-    c = nq20.corpus(str(args.data))
-    questions = nq20.select_questions(args.split, args.n, args.seed)
     prompts = []
     for size in args.sizes:
-        for index in questions:
-            p = build_prompt(c, index, {**SIZES, **QUICK_SIZE}[size])
-            p["size"] = size
-            p["original_tokens"] = count("\n\n".join([p["instruction"], *p["documents"], p["question_text"]]))
-            prompts.append(p)
+        for ex in datasets.nq_sized(args.split, args.n, {**SIZES, **QUICK_SIZE}[size], args.seed):
+            prompts.append((size, ex, count(ex.prompt())))
     jobs = []
     for repeat in range(args.repeats):
         for method in args.methods:
             for rate in args.rates:
-                for p in prompts:
+                for size, ex, tokens in prompts:
                     meta = {
                         "split": args.split,
-                        "size": p["size"],
-                        "n_docs": len(p["documents"]),
-                        "record_id": p["record_id"],
-                        "qid": p["qid"],
+                        "size": size,
+                        "n_docs": len(ex.documents),
+                        "record_id": ex.id,
+                        "qid": ex.meta["qid"],
                         "method": method,
                         "rate": rate,
                         "repeat": repeat,
-                        "original_tokens": p["original_tokens"],
-                        "gold_index": p["gold_index"],
-                        "answers": p["answers"],
+                        "original_tokens": tokens,
+                        "gold_index": ex.meta["gold_index"],
+                        "answers": ex.meta["answers"],
                     }
                     jobs.append(
                         {
-                            "id": job_id(p["record_id"], method, rate, repeat),
-                            "instruction": p["instruction"],
-                            "documents": p["documents"],
-                            "question": p["question_text"],
+                            "id": job_id(ex.id, method, rate, repeat),
+                            "instruction": ex.instruction,
+                            "documents": ex.documents,
+                            "question": ex.question,
                             "rate": rate,
                             "method": method,
                             "meta": meta,
@@ -122,7 +108,6 @@ def paths(results_dir: Path, tag: str) -> dict[str, Path]:
         "reference": results_dir / f"speed-{tag}-reference.jsonl",
         "json": results_dir / f"speed-{tag}.json",
         "md": results_dir / f"speed-{tag}.md",
-        "workdir": ROOT / ".cache" / "bench" / f"speed-{tag}",  # the service's log (gitignored)
     }
 
 
@@ -131,73 +116,39 @@ def pending(jobs: list[dict], out: Path) -> list[dict]:
     return [j for j in jobs if j["id"] not in done]
 
 
-def service_info(url: str) -> dict:
-    """What the service runs (model, quantization, device, dtype, limits): GET /v1/info."""
-    import httpx
-
-    try:
-        r = httpx.get(url + "/v1/info", timeout=10)
-        return r.json() if r.status_code == 200 else {}
-    except (httpx.TransportError, ValueError):
-        return {}
-
-
-def thread_env(threads: int | None) -> dict[str, str]:
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {}
-
-
-def run_terse_phase(jobs: list[dict], p: dict[str, Path], args, log) -> dict:
+def run_terse_phase(jobs: list[dict], p: dict[str, Path], args) -> dict:
     """Start the service, warm each method once, run the jobs method by method, stop the service."""
     import httpx
-
-    from loadtests.server import Service
 
     todo = pending(jobs, p["terse"])
     if not todo:
         return {}
-    settings = {
-        "quantization": QUANTIZATION,
-        "device": "cpu",
-        "request_timeout_s": 3600,
-        "max_input_tokens": 65536,
-        "max_body_bytes": 16 * 1024 * 1024,
-        "log_level": "warning",
-    }
-    t0 = time.perf_counter()
-    with Service(p["workdir"], settings, env=thread_env(args.threads)) as svc:
-        info = service_info(svc.url)
-        log(
-            f"terse: ready at {svc.url} in {time.perf_counter() - t0:.1f}s "
-            f"({info.get('quantization')}, {info.get('dtype')}); log {svc.log}"
-        )
-        with httpx.Client(base_url=svc.url, timeout=3600) as client:
+    settings = {"quantization": QUANTIZATION, "device": "cpu", **LONG, **args.settings}
+    with serving([Variant("terse", settings)], f"speed-{args.tag}", env=thread_env(args.threads)) as svc:
+        url = svc["terse"].url
+        info = service_info(url)
+        log(f"terse: {url} ({info.get('quantization')}, {info.get('dtype')})")
+        with httpx.Client(base_url=url, timeout=3600) as client:
             for method in args.methods:
                 first = next((j for j in todo if j["method"] == method), None)
-                if first is None:
-                    continue
-                warm = {
-                    "context": first["documents"][:3],
-                    "instruction": first["instruction"],
-                    "question": first["question"],
-                    "rate": 0.5,
-                    "method": method,
-                }
-                client.post("/v1/compress", json=warm).raise_for_status()
+                if first is not None:
+                    warm = {**first, "documents": first["documents"][:3], "rate": 0.5}
+                    client.post("/v1/compress", json=body_of(warm)).raise_for_status()
         for method in args.methods:
-            mine = [j for j in todo if j["method"] == method]
-            if mine:
-                run_terse(mine, p["terse"], method, svc.url, args.terse_extra, 3600.0, log)
+            run_terse([j for j in todo if j["method"] == method], p["terse"], url, args.extra)
     return info
 
 
-def run_reference_phase(jobs: list[dict], p: dict[str, Path], args, model_dir: Path, log) -> None:
+def body_of(job: dict) -> dict:
+    keys = {"documents": "context", "instruction": "instruction", "question": "question", "rate": "rate"}
+    return {new: job[old] for old, new in keys.items()} | {"method": job["method"]}
+
+
+def run_reference_phase(jobs: list[dict], p: dict[str, Path], args, model_dir: Path) -> None:
     for method in args.methods:
         mine = [j for j in pending(jobs, p["reference"]) if j["method"] == method]
-        if not mine:
-            continue
-        rc = run_reference(mine, p["reference"], method, model_dir, args.ref_python, args.threads, log)
-        if rc:
-            raise RuntimeError(f"reference runner exited with {rc}")
+        if mine:
+            run_reference(mine, p["reference"], method, model_dir, args.ref_python, args.threads)
 
 
 # ---------------------------------------------------------------- aggregation
@@ -307,33 +258,50 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(jobs, p, args, machine, terse_info, log) -> dict:
-    result = {
-        "benchmark": "speed",
-        "config": {
-            "split": args.split,
-            "n": args.n,
-            "seed": args.seed,
-            "sizes": {s: {**SIZES, **QUICK_SIZE}[s] for s in args.sizes},
-            "methods": list(args.methods),
-            "rates": list(args.rates),
-            "repeats": args.repeats,
-            "quantization": QUANTIZATION,
-            "threads": args.threads,
-            "terse_extra": args.terse_extra,
-        },
-        "machine": machine,
-        "terse_info": terse_info,
-        **aggregate(jobs, p),
-    }
+def write_report(jobs, p, args, machine, terse_info) -> dict:
+    config = {k: getattr(args, k) for k in ("split", "n", "seed", "methods", "rates", "repeats", "threads", "extra")}
+    config.update(sizes={s: {**SIZES, **QUICK_SIZE}[s] for s in args.sizes}, quantization=QUANTIZATION)
+    result = {"benchmark": "speed", "config": config, "machine": machine, "terse_info": terse_info}
+    result.update(aggregate(jobs, p))
     reports.write(p["json"].parent, p["json"].stem, result, markdown(result))
-    log(f"-> {p['json'].relative_to(ROOT)}, {p['md'].relative_to(ROOT)}")
+    log(f"-> {p['json']}, {p['md']}")
+    if args.plot:
+        plot(p["json"], args.plot)
     return result
 
 
+def plot(results: Path, out: Path) -> None:
+    """Latency against prompt size, terse against the reference, one panel per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = json.loads(results.read_text())
+    methods = sorted({r["method"] for r in data["rows"]}, reverse=True)
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 3.6), squeeze=False)
+    for ax, method in zip(axes[0], methods, strict=True):
+        rows = sorted((r for r in data["rows"] if r["method"] == method), key=lambda r: r["terse"]["original_tokens"])
+        x = [r["terse"]["original_tokens"] for r in rows]
+        ax.plot(x, [r["reference"]["latency_s"] for r in rows], "o-", label="reference (llmlingua 0.2.2)")
+        ax.plot(x, [r["terse"]["latency_s"] for r in rows], "o-", label="terse (over HTTP)")
+        for r, xi in zip(rows, x, strict=True):
+            if r.get("ratio"):
+                kw = {"xytext": (0, -14), "textcoords": "offset points", "ha": "center", "fontsize": 8}
+                ax.annotate(f"{r['ratio']:.1f}x", (xi, r["terse"]["latency_s"]), **kw)
+        ax.set_title(f"{method}, rate {rows[0]['rate']}")
+        ax.set_xlabel("prompt tokens (SmolLM2)")
+        ax.set_ylabel(f"latency (s), {data['machine']['cpus']} CPUs, {data['config']['quantization']}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="terse vs llmlingua 0.2.2 speed, side by side")
-    ap.add_argument("--split", default="test", choices=sorted(nq20.SPLITS), help="held-out by default")
+    ap = parser(__doc__)
+    ap.add_argument("--split", default="test", choices=sorted(datasets.SPLITS), help="held-out by default")
     ap.add_argument("--n", type=int, default=2, help="questions per size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
@@ -341,60 +309,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
-    ap.add_argument("--threads", type=int, default=None, help="torch threads for both (default: torch's choice)")
-    ap.add_argument("--terse-extra", type=json.loads, default={}, help="extra terse request fields (JSON)")
     ap.add_argument("--ref-python", type=Path, default=REF_PYTHON)
     ap.add_argument("--model-dir", type=Path, default=None, help="converted SmolLM2 folder (default: converted_dir())")
-    ap.add_argument("--data", type=Path, default=nq20.DEFAULT_DATA)
-    ap.add_argument("--results-dir", type=Path, default=RESULTS)
-    ap.add_argument("--tag", default=None, help="results name: speed-<tag>.* (default: the split, or 'quick')")
-    ap.add_argument(
-        "--quick", action="store_true", help="smoke test: 1 question of 3 documents (~0.4k tokens), rate 0.5, 1 repeat"
-    )
+    ap.add_argument("--plot", type=Path, default=None, help="latency against size (PNG)")
     ap.add_argument("--report-only", action="store_true", help="only rebuild the table from the results files")
     args = ap.parse_args(argv)
-    if args.quick:
+    if args.quick:  # 1 question of 3 documents (~0.4k tokens), rate 0.5, 1 repeat
         args.n, args.sizes, args.rates, args.repeats = 1, list(QUICK_SIZE), [0.5], 1
     args.tag = args.tag or ("quick" if args.quick else args.split)
+    from compressors.scorer import converted_dir
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    model_dir = args.model_dir
-    if model_dir is None:
-        from compressors.scorer import converted_dir
-
-        model_dir = converted_dir()
-    count = metrics.TokenCounter(metrics.load_scorer_tokenizer(model_dir))
-    jobs = build_jobs(args, count)
+    model_dir = args.model_dir or converted_dir()
+    jobs = build_jobs(args, metrics.TokenCounter(metrics.load_scorer_tokenizer(model_dir)))
     p = paths(args.results_dir, args.tag)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
     machine = reports.machine()
-    log(
-        f"speed [{args.tag}]: {len(jobs)} jobs per system ({len(args.sizes)} sizes x {args.n} questions x "
-        f"{len(args.methods)} methods x {len(args.rates)} rates x {args.repeats} repeats); "
-        f"{machine['cpus']} CPUs, load {machine['loadavg_start']}"
-    )
+    log(f"speed [{args.tag}]: {len(jobs)} jobs per system; {reports.describe(machine)}")
     terse_info: dict = {}
     if p["json"].exists():  # a resumed run keeps what the service said last time
         try:
             terse_info = json.loads(p["json"].read_text()).get("terse_info") or {}
         except ValueError:
             pass
-    if args.report_only:
-        write_report(jobs, p, args, machine, terse_info, log)
-        print(p["md"].read_text())
-        return 0
-    for repeat in range(args.repeats):
+    for repeat in range(0 if args.report_only else args.repeats):
         mine = [j for j in jobs if j["meta"]["repeat"] == repeat]
         for system in args.systems:
             t0 = time.perf_counter()
             if system == "terse":
-                terse_info = run_terse_phase(mine, p, args, log) or terse_info
+                terse_info = run_terse_phase(mine, p, args) or terse_info
             else:
-                run_reference_phase(mine, p, args, model_dir, log)
+                run_reference_phase(mine, p, args, model_dir)
             log(f"repeat {repeat + 1}/{args.repeats} {system}: {time.perf_counter() - t0:.1f}s")
-            write_report(jobs, p, args, machine, terse_info, log)
+            write_report(jobs, p, args, machine, terse_info)
+    write_report(jobs, p, args, machine, terse_info)
     print(p["md"].read_text())
     return 0
 

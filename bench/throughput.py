@@ -21,41 +21,24 @@ batching; on a GPU it is the point (bench/gpu.py measures it there).
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-from bench import metrics, nq20
-from bench.quality import RESULTS, ROOT
-from bench.speed import build_prompt, service_info, thread_env
+from bench import datasets, metrics
+from bench.runner import Variant, body, log, model_setting, parser, service_info, serving, thread_env
 from loadtests import closedloop, reports
 from loadtests.loadgen import percentile
-from loadtests.server import Service, metric_samples
+from loadtests.server import metric_samples
 
 MODES = ("off", "on")
 CONCURRENCY = (1, 4, 8, 16)
 
 
-def build_prompts(split: str, n: int, n_docs: int, seed: int, count) -> list[dict]:
-    c = nq20.corpus()
-    out = []
-    for index in nq20.select_questions(split, n, seed):
-        p = build_prompt(c, index, n_docs)
-        p["original_tokens"] = count("\n\n".join([p["instruction"], *p["documents"], p["question_text"]]))
-        out.append(p)
-    return out
-
-
-def body(p: dict, method: str, rate: float) -> dict:
-    return {
-        "context": p["documents"],
-        "instruction": p["instruction"],
-        "question": p["question_text"],
-        "rate": rate,
-        "method": method,
-    }
+def build_prompts(split: str, n: int, n_docs: int, seed: int, count) -> list[datasets.Example]:
+    prompts = datasets.nq_sized(split, n, n_docs, seed)
+    for ex in prompts:
+        ex.meta["original_tokens"] = count(ex.prompt())
+    return prompts
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -74,7 +57,7 @@ def scrape(url: str) -> dict[str, float]:
 
 
 def run_cell(url: str, prompts: list[dict], concurrency: int, method: str, rate: float) -> dict:
-    requests = [("/v1/compress", body(p, method, rate)) for p in prompts]
+    requests = [("/v1/compress", body(p, rate, {"method": method})) for p in prompts]
     replies, wall = closedloop.run(url, requests, concurrency, timeout=3600, keep_json=True)
     answers = {
         r.index: {
@@ -159,22 +142,18 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="throughput with batching on and off, side by side")
+    ap = parser(__doc__)
     ap.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     ap.add_argument("--requests", type=int, default=32, help="distinct prompts per cell (the same set in each)")
     ap.add_argument("--docs", type=int, default=7, help="documents per prompt (7: ~1k tokens)")
     ap.add_argument("--method", default="longllmlingua", choices=["longllmlingua", "llmlingua"])
     ap.add_argument("--rate", type=float, default=0.25)
-    ap.add_argument("--split", default="test", choices=sorted(nq20.SPLITS))
+    ap.add_argument("--split", default="test", choices=sorted(datasets.SPLITS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quantization", default="bf16")
     ap.add_argument("--max-batch-tokens", type=int, default=None, help="TERSE_MAX_BATCH_TOKENS (default: terse's)")
     ap.add_argument("--batch-wait-ms", type=float, default=None, help="TERSE_BATCH_WAIT_MS (default: terse's)")
-    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the service")
-    ap.add_argument("--results-dir", type=Path, default=RESULTS)
-    ap.add_argument("--tag", default=None, help="results name (default: the split, or 'quick')")
-    ap.add_argument("--quick", action="store_true", help="smoke test: 4 prompts of 2 documents, c = 1 and 4")
     ap.add_argument("--fresh", action="store_true", help="ignore cells saved by an earlier run")
     args = ap.parse_args(argv)
     if args.quick:  # smaller defaults; flags given explicitly still win
@@ -182,9 +161,6 @@ def main(argv: list[str] | None = None) -> int:
         args.docs = 2 if args.docs == ap.get_default("docs") else args.docs
         args.concurrency = [1, 4] if args.concurrency == ap.get_default("concurrency") else args.concurrency
     tag = args.tag or ("quick" if args.quick else args.split)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     config = {
         "concurrency": args.concurrency,
@@ -207,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "throughput",
         "config": config,
         "machine": reports.machine(),
-        "prompt_tokens_median": statistics.median(p["original_tokens"] for p in prompts),
+        "prompt_tokens_median": statistics.median(p.meta["original_tokens"] for p in prompts),
         "services": {},
         "cells": {},
     }
@@ -224,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         reports.write(args.results_dir, stem, result, markdown(result))
 
     settings = {
+        "model": model_setting(args.model),
         "quantization": args.quantization,
         "device": "cpu",
         "max_concurrent_requests": max(64, 2 * max(args.concurrency)),
@@ -238,16 +215,17 @@ def main(argv: list[str] | None = None) -> int:
         todo = [c for c in args.concurrency if f"{mode}-c{c}" not in result["cells"]]
         if not todo:
             continue
-        workdir = ROOT / ".cache" / "bench" / f"throughput-{tag}-{mode}"  # the service's log (gitignored)
         t0 = time.perf_counter()
-        with Service(workdir, {**settings, "batching": mode}, env=thread_env(args.threads)) as svc:
+        mine = Variant(mode, {**settings, "batching": mode, **args.settings})
+        with serving([mine], f"throughput-{tag}", env=thread_env(args.threads)) as services:
             import httpx
 
+            svc = services[mode]
             start_s = time.perf_counter() - t0
             info = service_info(svc.url)
             result["services"][mode] = {"info": info, "start_s": round(start_s, 2)}
             log(f"batching {mode}: ready at {svc.url} in {start_s:.1f}s ({info.get('limits')})")
-            httpx.post(svc.url + "/v1/compress", json=body(prompts[0], args.method, 0.5), timeout=3600)
+            httpx.post(svc.url + "/v1/compress", json=body(prompts[0], 0.5, {"method": args.method}), timeout=3600)
             for c in todo:
                 before = scrape(svc.url)
                 cell = run_cell(svc.url, prompts, c, args.method, args.rate)

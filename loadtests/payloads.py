@@ -2,7 +2,7 @@
 scorer tokens (the embedded SmolLM2 tokenizer, which the tiny test models share).
 
 Kinds (`kind@size`, e.g. `rag20@2k`, `chat@300`):
-- `rag5`, `rag20`: LongLLMLingua's multi-document QA layout from synthetic NQ-20 (bench/nq20.py): the
+- `rag5`, `rag20`: LongLLMLingua's multi-document QA layout from synthetic NQ-20 (bench/datasets.py): the
   gold passage and 4 or 19 BM25 distractors as documents (the gold at a random position), the
   instruction and the question. To reach the size, each document is filled with further answer-free
   distractor passages, or cut to its share of the size, on word boundaries.
@@ -121,19 +121,19 @@ class Builder:
     # -- data ----------------------------------------------------------------------------------------
     @cached_property
     def corpus(self):
-        from bench import nq20
+        from bench import datasets
 
-        return nq20.corpus(str(self.data / "nq-open-oracle.dev.jsonl.gz"))
+        return datasets.corpus(str(self.data / "nq-open-oracle.dev.jsonl.gz"))
 
     @cached_property
     def questions(self) -> list[int]:
-        from bench import nq20
+        from bench import datasets
 
-        return nq20.select_questions(self.split, len(nq20.SPLITS[self.split]), self.seed)
+        return datasets.select_questions(self.split, len(datasets.SPLITS[self.split]), self.seed)
 
     @cached_property
     def demonstrations(self) -> list[str]:
-        from bench.gsm8k import load_demonstrations
+        from bench.datasets import load_demonstrations
 
         return load_demonstrations(self.data / "gsm8k-cot-prompt_hardest.txt")
 
@@ -183,13 +183,13 @@ class Builder:
 
     # -- kinds ---------------------------------------------------------------------------------------
     def rag(self, n_docs: int, size: int, i: int) -> Payload:
-        from bench import nq20
+        from bench import datasets
 
         c = self.corpus
         index = self.questions[i % len(self.questions)]
         row = c.rows[index]
         rng = random.Random(f"rag:{self.seed}:{n_docs}:{size}:{i}")
-        fixed = self.count(SEPARATOR.join([nq20.INSTRUCTION, nq20.question_text(row["question"])])) + 1
+        fixed = self.count(SEPARATOR.join([datasets.INSTRUCTION, datasets.question_text(row["question"])])) + 1
         per_doc = max(8, (size - fixed) // n_docs - 1)
         # Answer-free passages, the closest by BM25 first: the distractors, then the filler.
         pool = c.distractors(index, k=min(len(c.passages) - 1, n_docs - 1 + max(8, 2 * size // 100)))
@@ -198,11 +198,11 @@ class Builder:
         filler = cycle(pool[n_docs - 1 :] or pool)
         docs = []
         for k, p in enumerate(passages, 1):
-            doc = nq20.format_document(k, p.title, p.text)
+            doc = datasets.format_document(k, p.title, p.text)
             while self.count(doc) < per_doc:
                 doc += " " + next(filler).text
             docs.append(self.fit(doc, per_doc))
-        return self._payload(f"rag{n_docs}", size, nq20.INSTRUCTION, docs, nq20.question_text(row["question"]))
+        return self._payload(f"rag{n_docs}", size, datasets.INSTRUCTION, docs, datasets.question_text(row["question"]))
 
     def gsm8k(self, size: int, i: int) -> Payload:
         test = self.gsm8k_test

@@ -58,7 +58,7 @@ class Service:
         log: Path | None = None,
         cwd: Path | None = None,
     ) -> None:
-        """`cwd`: the checkout whose app to run (default this one; bench/overhead.py times another)."""
+        """`cwd`: the checkout whose app to run (default this one; bench/compare.py serves another beside it)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()

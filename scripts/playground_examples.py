@@ -1,7 +1,7 @@
 """Write the playground's two bundled examples (app/static/playground/examples.json) from ../shared/data:
 a RAG prompt (synthetic NQ-20's layout, cut to 5 documents: the gold passage third among its 4
-closest BM25 distractors; bench/nq20.py) and a few-shot math prompt (the 3 shortest demonstrations
-of the GSM8K chain-of-thought prompt and a GSM8K test question; bench/gsm8k.py). Small on purpose:
+closest BM25 distractors; bench/datasets.py) and a few-shot math prompt (the 3 shortest demonstrations
+of the GSM8K chain-of-thought prompt and a GSM8K test question; bench/datasets.py). Small on purpose:
 the page is for looking, and the tiny test model compresses them in a second.
 
     .venv/bin/python scripts/playground_examples.py
@@ -20,27 +20,27 @@ GSM8K_INDEX = 0
 
 
 def rag() -> dict:
-    from bench import nq20
+    from bench import datasets
 
-    c = nq20.corpus()
+    c = datasets.corpus()
     row, gold = c.rows[NQ_INDEX], c.passages[NQ_INDEX]
     passages = c.distractors(NQ_INDEX, k=4)
     passages.insert(2, gold)
     return {
         "name": "RAG: a question over 5 retrieved passages (NQ)",
-        "instruction": nq20.INSTRUCTION,
-        "documents": [nq20.format_document(i, p.title, p.text) for i, p in enumerate(passages, 1)],
-        "question": nq20.question_text(row["question"]),
+        "instruction": datasets.INSTRUCTION,
+        "documents": [datasets.format_document(i, p.title, p.text) for i, p in enumerate(passages, 1)],
+        "question": datasets.question_text(row["question"]),
         "settings": {"method": "longllmlingua", "rate": 0.3, "ranker": "", "reorder": "original"},
         "source": "NaturalQuestions-open oracle passages (CC BY-SA 3.0), question 0 with 4 BM25 distractors",
     }
 
 
 def math() -> dict:
-    from bench import gsm8k
+    from bench import datasets
 
-    demos = sorted(gsm8k.load_demonstrations(), key=len)[:3]
-    test = json.loads(gsm8k.DEFAULT_TEST.read_text(encoding="utf-8").splitlines()[GSM8K_INDEX])
+    demos = sorted(datasets.load_demonstrations(), key=len)[:3]
+    test = json.loads(datasets.GSM8K_TEST.read_text(encoding="utf-8").splitlines()[GSM8K_INDEX])
     return {
         "name": "Few-shot math: 3 chain-of-thought demonstrations (GSM8K)",
         "instruction": "",

@@ -56,3 +56,18 @@ def test_budget_below_instruction_and_question_keeps_only_them():
     assert res["compressed_prompt"] == INSTR + "\n\n" + QUESTION
     res = baselines.random_drop(tok, INSTR, DOCS, QUESTION, 0.05)
     assert res["compressed_prompt"] == INSTR + "\n\n" + QUESTION
+
+
+@pytest.mark.parametrize("rate", [0.75, 0.4])
+def test_first_and_random_passages_take_whole_documents_in_their_order(rate):
+    tok = WhitespaceTokenizer()
+    first = baselines.first_passages(tok, INSTR, DOCS, QUESTION, rate)
+    assert first["rank_order"] == [0, 1, 2, 3] and first["full_context_ids"] == list(
+        range(len(first["full_context_ids"]))
+    )
+    assert first["compressed_tokens"] == first["budget_tokens"]
+    a = baselines.random_passages(tok, INSTR, DOCS, QUESTION, rate, seed="s:1")
+    assert a == baselines.random_passages(tok, INSTR, DOCS, QUESTION, rate, seed="s:1")
+    assert sorted(a["rank_order"]) == [0, 1, 2, 3] and a["compressed_tokens"] == a["budget_tokens"]
+    body = a["compressed_prompt"][len(INSTR) + 2 : -len(QUESTION) - 2].split("\n\n")
+    assert body[: len(a["full_context_ids"])] == [DOCS[i] for i in a["rank_order"][: len(a["full_context_ids"])]]

@@ -1,8 +1,8 @@
-"""The driver's terse path against a tiny fake service, resumability, and the report on its output."""
+"""The quality study's terse path against a tiny fake service, resumability, the baselines and the report."""
 
 import pytest
 
-from bench import quality, report
+from bench import quality, runner
 from loadtests import reports
 from tests.local_http import JSONHandler, serve
 
@@ -57,8 +57,10 @@ def _jobs(n_docs=20):
         ]
         for rate in (0.5, 0.25):
             meta = {
+                "set": "nq20",
                 "qid": "nq0001",
-                "question": "q?",
+                "query": "q?",
+                "question": "Question: q?\nAnswer:",
                 "gold_position": pos,
                 "gold_index": pos - 1,
                 "gold_title": f"T{pos}",
@@ -81,30 +83,50 @@ def _jobs(n_docs=20):
 
 def test_run_terse_records_and_resumes(tmp_path, fake_url):
     FakeTerse.requests.clear()
-    out = tmp_path / "dev-terse-longllmlingua.jsonl"
+    out = quality.results_path(tmp_path, "dev", "nq20", "terse")
     jobs = _jobs()
-    quality.run_terse(jobs[:2], out, "longllmlingua", fake_url, {"reorder": "sort"}, 10, lambda m: None)
+    runner.run_terse(jobs[:2], out, fake_url, {"reorder": "sort", "method": "longllmlingua"}, 10)
     assert len(FakeTerse.requests) == 2
     sent = FakeTerse.requests[0]
     assert sent["method"] == "longllmlingua" and sent["reorder"] == "sort" and len(sent["context"]) == 20
-    quality.run_terse(jobs, out, "longllmlingua", fake_url, {}, 10, lambda m: None)
+    runner.run_terse(jobs, out, fake_url, {"method": "longllmlingua"}, 10)
     assert len(FakeTerse.requests) == 4  # only the two missing jobs
     recs = reports.read_jsonl(out)
     assert [r["id"] for r in recs] == [j["id"] for j in jobs]
     assert recs[0]["forward_tokens"] == 180 and recs[0]["kept_context_ids"] == [0, 19]
 
-    found, errors = report.load_results(tmp_path, "dev")
-    evs = [report.evaluate(r) for r in found["terse-longllmlingua"].values()]
+    evs = [quality.evaluate(r) for r in recs]
     by_pos = {(e["position"], e["rate"]): e for e in evs}
-    assert by_pos[(1, 0.5)]["gold_kept"] is True and by_pos[(1, 0.5)]["retained"] is True
-    assert by_pos[(10, 0.5)]["gold_kept"] is False and by_pos[(10, 0.5)]["retained"] is False
+    assert by_pos[(1, 0.5)]["gold_kept"] is True and by_pos[(1, 0.5)]["score"] == 1.0
+    assert by_pos[(10, 0.5)]["gold_kept"] is False and by_pos[(10, 0.5)]["score"] == 0.0
     assert by_pos[(1, 0.25)]["within"] is True and by_pos[(1, 0.5)]["within"] is False
-    table = report.aggregate({"terse-longllmlingua": evs})
-    md = report.markdown(table, "dev")
-    assert "`terse-longllmlingua`" in md and "1.80" in md  # 180 scored tokens / 100 input tokens
+    table = quality.aggregate({"terse": evs})
+    assert {(r["rate"], r["score"], r["gold_recall"]) for r in table} == {(0.5, 0.5, 0.5), (0.25, 0.5, 0.5)}
+    assert table[0]["by_position"] == {1: 1.0, 10: 0.0}
+    md = quality.markdown(table, {"command": "c", "machine": "m"})
+    assert "### nq20: answer retention" in md and "| 0.5 | 2x | 2 | 0.50 | 0% | 1.80 |" in md  # 180 / 100 scored
+
+
+def test_baselines_on_the_same_jobs_and_the_plots(tmp_path):
+    from tests.bench.bench_fakes import WhitespaceTokenizer
+
+    jobs = _jobs()
+    rows = {}
+    for system in ("bm25", "random", "random-passages", "first-passages"):
+        out = quality.results_path(tmp_path, "dev", "nq20", system)
+        quality.run_baseline(jobs, out, system, WhitespaceTokenizer())
+        quality.run_baseline(jobs, out, system, WhitespaceTokenizer())  # resumes: nothing to do
+        recs = reports.read_jsonl(out)
+        assert len(recs) == len(jobs)
+        rows[system] = [quality.evaluate(r) for r in recs]
+    table = quality.aggregate(rows)
+    assert {r["system"] for r in table} == {"bm25", "random", "random-passages", "first-passages"}
+    quality.plot_retention(table, tmp_path / "r.png")
+    quality.plot_positions(table, tmp_path / "p.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000 and (tmp_path / "p.png").stat().st_size > 1000
 
 
 def test_run_terse_service_down(tmp_path):
-    with pytest.raises(quality.ServiceDown):
-        quality.run_terse(_jobs()[:1], tmp_path / "x.jsonl", "llmlingua", "http://127.0.0.1:9", {}, 2, print)
+    with pytest.raises(runner.ServiceDown):
+        runner.run_terse(_jobs()[:1], tmp_path / "x.jsonl", "http://127.0.0.1:9", {}, 2)
     assert not (tmp_path / "x.jsonl").exists()

@@ -1,10 +1,10 @@
-"""bench.speed_plot draws one panel per method from a bench.speed results file."""
+"""bench.speed.plot draws one panel per method from a bench.speed results file."""
 
 from __future__ import annotations
 
 import json
 
-from bench.speed_plot import plot
+from bench.speed import plot
 
 
 def _row(method: str, tokens: float, terse_s: float, ref_s: float) -> dict:

@@ -31,15 +31,15 @@ def test_gsm8k_at_5x_keeps_demonstrations_with_their_answers(smollm_bf16):
 
 
 def test_nq20_keeps_the_answer_and_lands_on_budget(smollm_bf16):
-    from bench.nq20 import build
+    from bench.datasets import nq20
 
     hits = 0
-    records = list(build("dev", n=2, positions=(1, 20)))
+    records = list(nq20("dev", n=2, positions=(1, 20)))
     for r in records:
-        spec = CompressionSpec(context=r.documents, instruction=r.instruction, question=r.question_text, rate=0.25)
+        spec = CompressionSpec(context=r.documents, instruction=r.instruction, question=r.question, rate=0.25)
         out = compress(smollm_bf16, spec)
         assert abs(out.compressed_tokens / (0.25 * out.original_tokens) - 1) <= 0.05
         assert out.scored_tokens < 0.8 * out.original_tokens  # LM over the kept documents only (hybrid)
         text = " ".join(out.compressed_prompt.lower().split())
-        hits += any(" ".join(a.lower().split()) in text for a in r.answers)
+        hits += any(" ".join(a.lower().split()) in text for a in r.meta["answers"])
     assert hits >= len(records) - 1
