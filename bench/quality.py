@@ -211,6 +211,8 @@ def plot_retention(table: list[dict], path: Path) -> None:
             xs = [1 / r["rate"] for r in rows if r["score"] is not None]
             ax.plot(xs, [100 * r["score"] for r in rows if r["score"] is not None], **_style(system))
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xlim(1.8, 56)
         ax.set_xticks([2, 4, 10, 20, 50], ["2x", "4x", "10x", "20x", "50x"])
         ax.set_title(f"{name} ({datasets.METRIC[name]})", fontsize=9)
         ax.set_xlabel("compression (original / requested tokens)")
