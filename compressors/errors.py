@@ -6,3 +6,8 @@ from __future__ import annotations
 
 class InvalidInput(ValueError):
     """The request names something that does not exist (a ranker, a reorder) or cannot be honoured."""
+
+
+class Cancelled(Exception):
+    """The caller asked to stop (client gone, deadline passed, request timed out): raised at the next
+    checkpoint of the pipeline or forward pass of the model, so no more work is done."""

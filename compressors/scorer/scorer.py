@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import Cancelled
 from ..fast_tokenizer import direct_backend
 from ..packing import length_batches
 from . import attention
@@ -40,6 +41,8 @@ class Meter:
     forwarded_tokens: int = 0
     forward_passes: int = 0
     model_s: float = 0.0
+    # Polled before every forward pass: true stops the request's model work there (raises Cancelled).
+    should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def add(self, tokens: int) -> None:
         self.forwarded_tokens += tokens
@@ -232,6 +235,8 @@ class CausalLMScorer(Scorer):
         return nll
 
     def _forward(self, ids, mask, meter, real_tokens, past=None) -> torch.Tensor:
+        if meter is not None and meter.should_stop is not None and meter.should_stop():
+            raise Cancelled()  # between batches: a long nll stops after the batch it is on
         with self._lock:
             out = self._base(
                 input_ids=ids.to(self.device),
