@@ -53,6 +53,7 @@ def job(
 
     def work(w: flow.Work) -> ChatCompression:
         spec, chat = template(), messages()
+        w.forward_option = flow.forward_option(spec)
         in_scorer = memoised(w.scorer.count)  # each message counted once: the limit, then the plan
         w.limit_tokens(sum(in_scorer(t) for m in chat for _, t in text_slots(m)), "the messages' text")
         count = in_scorer if spec.count_with == SCORER else memoised(counter(spec.count_with, w.scorer))

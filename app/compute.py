@@ -28,13 +28,6 @@ def forward_estimate(prompt: Prepared, ranker: str | None, question_tokens: int)
     return prompt.scorer_tokens
 
 
-def option_of(spec) -> str:
-    """The option a 422 over the forward cap names: what makes the model read the question again."""
-    if spec.ranker == "question":
-        return "ranker"
-    return "sentence_filter" if spec.sentence_filter else "question"
-
-
 def job(req: CompressRequest, life: Lifecycle):
     """The request's work, run in the pool."""
 
@@ -45,7 +38,7 @@ def job(req: CompressRequest, life: Lifecycle):
         # limit to prepare (checked after encoding, before protection), it is passed here.
         prompt = prepare(w.scorer, spec)
         w.limit_tokens(prompt.scorer_tokens)
-        w.forward_option = option_of(spec)
+        w.forward_option = flow.forward_option(spec)
         question = w.scorer.count(spec.question) if spec.ranker == "question" else 0
         w.check_forward(forward_estimate(prompt, spec.ranker, question))
         method = spec.resolved_method()

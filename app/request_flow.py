@@ -31,7 +31,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from compressors import Cancelled, InvalidInput, runtime
+from compressors import Cancelled, CompressionSpec, InvalidInput, runtime
 
 from .auth import ANONYMOUS
 from .errors import ApiError, Kind
@@ -96,9 +96,10 @@ class Work:
         self.ticket.forward_limit = forward_cap(self.life, tokens)
 
     def limit_text(self, texts: list[str], what: str = "prompt") -> None:
-        """The token limit before any work that grows with the text (markers, patterns, protection):
-        a token is at least a byte, so only text of over 4 bytes a token allowed is counted here (it
-        is counted again once prepared; text that size is almost always over the limit anyway)."""
+        """The token limit before any work that grows with the text (markers, patterns, protection).
+        Counting here is a second tokenisation, so only text over 4 bytes per allowed token is counted
+        (ordinary text runs 4-5 bytes a token: such a prompt is almost surely over); the exact check
+        follows on the prepared prompt."""
         limit = self.life.settings.max_input_tokens
         if sum(len(t.encode()) for t in texts) > 4 * limit:
             self.limit_tokens(sum(self.scorer.count(t) for t in texts if t), what)
@@ -108,6 +109,13 @@ class Work:
         cap = self.ticket.forward_limit
         if cap is not None and estimate > cap:
             raise over_cap(self.forward_option, estimate, cap)
+
+
+def forward_option(spec: CompressionSpec) -> str:
+    """The option a 422 over the forward cap names: what makes the model read the question again."""
+    if spec.ranker == "question":
+        return "ranker"
+    return "sentence_filter" if spec.sentence_filter else "question"
 
 
 def forward_cap(life: Lifecycle, prompt_tokens: int) -> int:
