@@ -178,8 +178,9 @@ def install(app: FastAPI, on_reject: Any = None) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(Kind.INTERNAL(f"internal error: {type(e).__name__}"))
+        request_id = request.scope.get("terse", {}).get("request_id", "")
+        log.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+        return error_response(Kind.INTERNAL(f"internal error (request id {request_id})"))
 
 
 async def send_error(send: Any, e: ApiError, on_reject: Any = None) -> None:

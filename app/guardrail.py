@@ -15,23 +15,27 @@ The request model is LiteLLM's and grows with it: unknown fields (and nulls) are
 
 from __future__ import annotations
 
+import copy
+import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from compressors import CompressionSpec
 from compressors.chat import ChatCompression, ChatOptions
 
-from . import chat, compute
+from . import chat
+from . import request_flow as flow
 from .errors import ApiError, Kind, responses
 from .lifecycle import Lifecycle
 from .routes import COMPRESS_ERRORS, COMPUTE_ERRORS
-from .schemas import ChatCompressResponse, CompressRequest, Method, RoleRule
+from .schemas import ChatCompressResponse, CompressRequest
 
+log = logging.getLogger("terse.guardrail")
 Action = Literal["NONE", "GUARDRAIL_INTERVENED", "BLOCKED"]
 FAIL_OPEN = ("not_ready", "overloaded", "deadline", "timeout", "too_large", "error")
 # Documents both ways of sending the key; auth.AuthMiddleware enforces it.
@@ -39,23 +43,27 @@ keys = [
     Security(HTTPBearer(auto_error=False, description="An entry of TERSE_API_KEYS (when set).")),
     Security(APIKeyHeader(name="x-api-key", auto_error=False, description="The same key, as LiteLLM sends it.")),
 ]
+# The request fields a guardrail's params may set: the schema's own, bounds and all (one definition).
+OPTION_FIELDS = ("rate", "target_tokens", "method", "roles", "min_tokens", "question", "keep_question", "recency_ratio")
 
 
-class GuardrailOptions(BaseModel):
-    """`additional_provider_specific_params` of the guardrail's LiteLLM config. Unknown keys are
-    ignored (LiteLLM merges request-time params in)."""
+def _options_model() -> type[BaseModel]:
+    schema = CompressRequest.model_fields
+    fields: dict[str, Any] = {name: (schema[name].annotation, schema[name]) for name in OPTION_FIELDS}
+    deadline = copy.copy(schema["deadline_ms"])  # the same bounds; only its default differs
+    deadline.description = "Default: TERSE_GUARDRAIL_DEADLINE_MS."
+    fields["deadline_ms"] = (deadline.annotation, deadline)
+    return create_model(
+        "GuardrailOptions",
+        __config__=ConfigDict(extra="ignore"),
+        __doc__="`additional_provider_specific_params` of the guardrail's LiteLLM config: the fields of "
+        "/v1/compress's request that apply to a chat. Unknown keys are ignored (LiteLLM merges request-time "
+        "params in).",
+        **fields,
+    )
 
-    model_config = ConfigDict(extra="ignore")
 
-    rate: float = Field(0.5, gt=0, le=1)
-    target_tokens: int | None = Field(None, gt=0)
-    method: Method | None = None
-    roles: dict[str, RoleRule] | None = None
-    min_tokens: int | None = Field(None, ge=0)
-    question: str = Field("", max_length=100_000)
-    keep_question: bool | None = None
-    recency_ratio: float = Field(0.25, ge=0, lt=1)
-    deadline_ms: int | None = Field(None, gt=0, le=600_000, description="Default: TERSE_GUARDRAIL_DEADLINE_MS.")
+GuardrailOptions = _options_model()
 
 
 class GuardrailRequest(BaseModel):
@@ -88,20 +96,23 @@ def _texts_of(message: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def as_chat(texts: list[str], structured: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def as_chat(texts: list[str], structured: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     """The texts as chat messages: by the roles of `structured_messages` when their texts line up
-    with `texts`, else each text as a user turn."""
-    if structured:
-        per = [_texts_of(m) if isinstance(m, dict) else None for m in structured]
-        if all(p is not None for p in per) and sum(len(p) for p in per) == len(texts):
-            out, at = [], 0
-            for m, p in zip(structured, per, strict=True):
-                if p:
-                    parts = [{"type": "text", "text": t} for t in texts[at : at + len(p)]]
-                    out.append({"role": str(m.get("role") or "user"), "content": parts})
-                    at += len(p)
-            return out
-    return [{"role": "user", "content": [{"type": "text", "text": t}]} for t in texts]
+    with `texts`; each text as a user turn when LiteLLM sent no structured messages; None when it sent
+    some that do not line up (a text's role unknown: it could be a system prompt, so nothing is
+    compressed)."""
+    if not structured:
+        return [{"role": "user", "content": [{"type": "text", "text": t}]} for t in texts]
+    per = [_texts_of(m) if isinstance(m, dict) else None for m in structured]
+    if not all(p is not None for p in per) or sum(len(p) for p in per) != len(texts):
+        return None
+    out, at = [], 0
+    for m, p in zip(structured, per, strict=True):
+        if p:
+            parts = [{"type": "text", "text": t} for t in texts[at : at + len(p)]]
+            out.append({"role": str(m.get("role") or "user"), "content": parts})
+            at += len(p)
+    return out
 
 
 def texts_back(messages: list[dict[str, Any]]) -> list[str]:
@@ -142,7 +153,6 @@ def build_guardrail_router(life: Lifecycle) -> APIRouter:
         summary="LiteLLM Generic Guardrail API: compress a chat's texts",
     )
     async def litellm_guardrail(request: Request, body: GuardrailRequest) -> Response:
-        info = request.scope.setdefault("terse", {})
         texts = body.texts or []
         if body.input_type == "response" or not any(t.strip() for t in texts):
             return answer("NONE")  # terse compresses what goes to the model, not what comes back
@@ -152,38 +162,36 @@ def build_guardrail_router(life: Lifecycle) -> APIRouter:
             err = e.errors()[0]
             field = ".".join(["additional_provider_specific_params", *map(str, err["loc"])])
             raise Kind.VALIDATION(f"{field}: {err['msg']}", field=field) from None
-        if life.unavailable() is not None:
-            return answer("NONE", reason="not_ready")
-        if not life.admission.try_acquire():
-            life.metrics.rejected.labels("rate_limited").inc()
-            return answer("NONE", reason="overloaded")
+        messages = as_chat(texts, body.structured_messages)
+        if messages is None:
+            log.info("structured_messages do not line up with texts: not compressed")
+            return answer("NONE")
+        s = life.settings
+        options = ChatOptions(
+            rate=opts.rate,
+            target_tokens=opts.target_tokens,
+            question=opts.question,
+            roles=chat.role_policies(s.chat_roles, opts.roles),
+            min_tokens=s.min_tokens if opts.min_tokens is None else opts.min_tokens,
+            recency_ratio=opts.recency_ratio,
+            keep_question=True if opts.keep_question is None else opts.keep_question,
+        )
+        work = chat.job(lambda: messages, options, lambda: CompressionSpec(context=[], method=opts.method))
+        deadline = opts.deadline_ms or s.guardrail_deadline_ms
         try:
-            s = life.settings
-            options = ChatOptions(
-                rate=opts.rate,
-                target_tokens=opts.target_tokens,
-                question=opts.question,
-                roles=chat.role_policies(s.chat_roles, opts.roles),
-                min_tokens=s.min_tokens if opts.min_tokens is None else opts.min_tokens,
-                recency_ratio=opts.recency_ratio,
-                keep_question=True if opts.keep_question is None else opts.keep_question,
-            )
-            template = CompressionSpec(context=[], method=opts.method)
-            messages = as_chat(texts, body.structured_messages)
-            deadline = opts.deadline_ms or life.settings.guardrail_deadline_ms
-            try:
-                result, ticket = await chat.run(request, life, messages, options, template, deadline)
-            except chat.Gone:
-                return compute._gone(info)
-            except ApiError as e:
-                if e.status == 422:
-                    raise
-                return answer("NONE", reason={413: "too_large", 504: "timeout"}.get(e.status, "error"))
-        finally:
-            life.admission.release()
-        chat.observe(life, info, result, ticket)
-        if any(s.reason == "deadline" for s in result.stats):
+            result, ticket = await flow.run(request, life, work, deadline_ms=deadline, answer_at_deadline=True)
+        except flow.Gone:
+            return flow.gone(request)
+        except flow.DeadlinePassed:  # the work is cancelled; its slot comes back once it has stopped
             return answer("NONE", reason="deadline")
+        except ApiError as e:
+            if e.status == 422:
+                raise
+            if e.kind.reject:
+                life.metrics.rejected.labels(e.kind.reject).inc()
+            reason = {503: "not_ready", 429: "overloaded", 413: "too_large", 504: "timeout"}.get(e.status, "error")
+            return answer("NONE", reason=reason)
+        flow.record(request, life, chat.usage(result), ticket)
         if not _changed(result):
             return answer("NONE")
         return answer("GUARDRAIL_INTERVENED", texts_back(result.messages))
@@ -199,8 +207,6 @@ def build_guardrail_router(life: Lifecycle) -> APIRouter:
     async def headroom(request: Request, body: CompressRequest) -> Response:
         if body.messages is None:
             raise Kind.VALIDATION("messages: field required", field="messages")
-        if (bad := body.input_error()) is not None:
-            raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
         return await chat.handle(request, body, life, keep_question=False)
 
     return router

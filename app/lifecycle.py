@@ -127,6 +127,11 @@ class Lifecycle:
     def unavailable(self) -> ApiError | None:
         """The 503 a compression request gets now, or None when the service can take it."""
         if self.phase == "ready" and self.scheduler is not None and self.scheduler.alive:
+            busy = self.scheduler.busy_for()
+            if busy > self.settings.request_timeout_s:  # a job stuck on the model: new work would only wait
+                return Kind.NOT_READY(
+                    f"the model worker has been on one job for {busy:.0f} s, past TERSE_REQUEST_TIMEOUT_S"
+                )
             return None
         if self.phase == "draining":
             return Kind.DRAINING("the service is shutting down; send the request elsewhere")

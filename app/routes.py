@@ -1,5 +1,6 @@
-"""The HTTP routes. Each declares, with ErrorResponse, every error status it can return; the work
-behind compression is in compute.py, the algorithms in compressors/."""
+"""The HTTP routes. Each declares, with ErrorResponse, every error status it can return. A compression
+request's life is request_flow.py; compute.py (a prompt) and chat.py (`messages`) adapt it; the
+algorithms are in compressors/."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from compressors import recover
 from compressors.spec import METHOD_NAMES
 
-from . import compute
+from . import chat, compute
 from .errors import Kind, error_body, error_response, responses
 from .lifecycle import Lifecycle
 from .schemas import (
@@ -58,6 +59,8 @@ def build_router(life: Lifecycle) -> APIRouter:
     router = APIRouter()
 
     async def compress_route(request: Request, body: CompressRequest) -> Response:
+        if body.messages is not None:  # the chat form
+            return await chat.handle(request, body, life)
         return await compute.handle(request, body, life)
 
     compress_doc = {

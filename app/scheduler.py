@@ -6,7 +6,12 @@ KV-cache stream steps run as single jobs. A request's own calls stay in order be
 waits for each before making the next.
 
 Cancellation: `Ticket.cancel()` wakes the request's waiting pipeline thread at once (it raises
-`Cancelled`), and the worker drops the request's queued jobs instead of running them."""
+`Cancelled`), the worker drops the request's queued jobs instead of running them, and a job already
+on the model stops before its next forward pass (Meter.should_stop). `Ticket.wait_stopped()` returns
+once none of the request's jobs is on the worker: only then is its work over.
+
+A request's model work is capped: each job's tokens count against `Ticket.forward_limit` before it is
+queued, and a job that would pass it raises OverBudget instead (the service answers 422)."""
 
 from __future__ import annotations
 
@@ -28,16 +33,49 @@ log = logging.getLogger("terse.scheduler")
 _STOP = object()
 
 
+class OverBudget(Exception):
+    """The request's model jobs would forward more tokens than its cap (TERSE_MAX_FORWARD_FACTOR)."""
+
+    def __init__(self, tokens: int, limit: int) -> None:
+        super().__init__(f"{tokens} forwarded tokens, over the cap of {limit}")
+        self.tokens, self.limit = tokens, limit
+
+
 class Ticket:
     """One request's handle: its cancellation flag and its time queued and on the model."""
 
-    def __init__(self, request_id: str = "") -> None:
+    def __init__(self, request_id: str = "", forward_limit: int | None = None) -> None:
         self.request_id = request_id
         self.cancelled_reason: str | None = None
         self.woken: Future = Future()  # completes on cancel(), waking the pipeline's wait
         self.queue_s = 0.0
         self.inference_s = 0.0
         self.jobs = 0
+        self.forward_limit = forward_limit  # tokens the request's jobs may forward in all (None: no cap)
+        self.forwarded = 0  # what its jobs asked for so far
+        self._on_worker = 0  # its jobs the worker has taken and not finished
+        self._stopped = threading.Condition()
+
+    def charge(self, tokens: int) -> None:
+        """Count a job's tokens against the cap before it is queued (OverBudget past it)."""
+        if self.forward_limit is not None and self.forwarded + tokens > self.forward_limit:
+            raise OverBudget(self.forwarded + tokens, self.forward_limit)
+        self.forwarded += tokens
+
+    def _started(self) -> None:
+        with self._stopped:
+            self._on_worker += 1
+
+    def _finished(self) -> None:
+        with self._stopped:
+            self._on_worker -= 1
+            self._stopped.notify_all()
+
+    def wait_stopped(self) -> None:
+        """Block until the worker runs none of this request's jobs (they stop at their next forward
+        pass once cancelled)."""
+        with self._stopped:
+            self._stopped.wait_for(lambda: self._on_worker == 0)
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancelled_reason is None:
@@ -99,6 +137,7 @@ class Scheduler:
         self._active = 0
         self._lock = threading.Lock()
         self._stopped = False
+        self._busy_since: float | None = None  # when the worker took the job it is on
         self._thread = threading.Thread(target=self._loop, name="terse-model-worker", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -120,10 +159,10 @@ class Scheduler:
         return self._queue.qsize() + len(self._held)
 
     # -- per request -------------------------------------------------------------------------------
-    def open(self, request_id: str = "") -> Ticket:
+    def open(self, request_id: str = "", forward_limit: int | None = None) -> Ticket:
         with self._lock:
             self._active += 1
-        return Ticket(request_id)
+        return Ticket(request_id, forward_limit)
 
     def close(self, ticket: Ticket) -> None:
         with self._lock:
@@ -142,6 +181,8 @@ class Scheduler:
         seqs = [list(s) for s in sequences]
         if not seqs:
             return []
+        meter = meter if meter is not None else Meter()
+        meter.should_stop = ticket.should_stop  # a long job stops at its next batch once cancelled
         job = _Job(ticket, sum(len(s) + 1 for s in seqs), seqs, list(score_from) if score_from else None, meter)
         return self._submit(job)
 
@@ -151,6 +192,7 @@ class Scheduler:
     def _submit(self, job: _Job) -> Any:
         if job.ticket.cancelled:
             raise Cancelled(job.ticket.cancelled_reason)
+        job.ticket.charge(job.tokens)
         if self._stopped:
             raise RuntimeError("the model worker has stopped")
         self._queue.put(job)
@@ -171,9 +213,18 @@ class Scheduler:
     @staticmethod
     def _claim(job: _Job) -> bool:
         """Mark a job running; False (and the job dropped) when its request was cancelled."""
+        job.ticket._started()  # first: a request that fails to cancel a running job then waits for it
         if job.ticket.cancelled:
             job.future.cancel()
-        return job.future.set_running_or_notify_cancel()
+        if not job.future.set_running_or_notify_cancel():
+            job.ticket._finished()
+            return False
+        return True
+
+    def busy_for(self) -> float:
+        """Seconds the worker has been on its current job (0 when idle)."""
+        since = self._busy_since
+        return time.monotonic() - since if since is not None else 0.0
 
     def _loop(self) -> None:
         worked = False  # since the last on_idle
@@ -191,6 +242,7 @@ class Scheduler:
             try:
                 if not self._claim(job):
                     continue
+                self._busy_since = time.monotonic()
                 if job.sequences is None:
                     self._run_call(job)
                 else:
@@ -199,6 +251,9 @@ class Scheduler:
                 log.exception("model worker error")
                 if not job.future.done():
                     job.future.set_exception(RuntimeError("model worker error"))
+                    job.ticket._finished()
+            finally:
+                self._busy_since = None
 
     def _idle(self) -> None:
         try:
@@ -259,7 +314,8 @@ class Scheduler:
                 results = self._merged_nll(batch, tokens)
         except Exception as e:
             runtime.recover_from(e)
-            if len(batch) > 1:  # one request's trouble (or a batch too big) must not fail the others
+            # One request's trouble (or a batch too big) must not fail the others; a cancelled batch just stops.
+            if len(batch) > 1 and not isinstance(e, Cancelled):
                 log.warning("merged batch of %d failed (%s); running its jobs one by one", len(batch), e)
                 for j in batch:
                     self._run_nll([j], retry=True)
@@ -273,7 +329,7 @@ class Scheduler:
         starts = None
         if any(j.score_from is not None for j in batch):
             starts = [x for j in batch for x in (j.score_from or [0] * len(j.sequences))]
-        meter = Meter()
+        meter = Meter(should_stop=lambda: all(j.ticket.cancelled for j in batch))
         flat = self.scorer.nll(seqs, score_from=starts, meter=meter)
         results, lo = [], 0
         for j in batch:
@@ -307,6 +363,7 @@ class Scheduler:
                 j.future.set_exception(error)
             else:
                 j.future.set_result(results[i])
+            j.ticket._finished()
 
 
 class BatchingScorer(Scorer):
@@ -350,6 +407,8 @@ class BatchingScorer(Scorer):
 
     def stream(self, prefix: Sequence[int] = (), meter: Meter | None = None) -> BatchedStream:
         # No model work yet: the prefix is fed with the stream's first step, on the worker.
+        if meter is not None:
+            meter.should_stop = self._ticket.should_stop  # a step on the worker stops once cancelled
         return BatchedStream(self._sched, self._ticket, self._scorer.stream(list(prefix), meter))
 
     def serial(self, fn: Callable[[], Any], tokens: int) -> Any:

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body; beyond: 413.")
     max_input_tokens: int = Field(32768, ge=1, description="Largest prompt (scorer tokens); beyond: 413.")
     request_timeout_s: float = Field(120.0, gt=0, description="A compression running longer: 504, cancelled.")
+    max_forward_factor: float = Field(
+        8.0,
+        ge=1,
+        description="Cap on what the model reads for one request: this many times its prompt's scorer tokens "
+        "(prompts under 1,024 count as 1,024); beyond: 422 naming the option (`ranker: question` and "
+        "`sentence_filter` read the question once per document / sentence).",
+    )
     max_batch_tokens: int | None = Field(
         None, ge=64, description="Token budget of one forward batch (default 16384 on CUDA, 2048 on CPU)."
     )

@@ -315,6 +315,21 @@ def compress_chat(
     )
 
 
+def unchanged_chat(
+    messages: Sequence[Mapping[str, Any]], count: Callable[[str], int], reason: str, labels: bool = False
+) -> ChatCompression:
+    """The chat back as it came, every message marked skipped for `reason` (e.g. `deadline`): the chat
+    form of pipelines.stages.unchanged. `count`: the caller's counter (count_with), as in compress_chat."""
+    stats = []
+    for i, m in enumerate(messages):
+        slots = text_slots(m)
+        n = sum(count(t) for _, t in slots)
+        words = [w for _, t in slots for w in uniform(t, True)] if labels else None
+        stats.append(MessageStat(i, str(m.get("role", "")), "skipped", reason, n, n, labels=words))
+    total = sum(s.tokens_before for s in stats)
+    return ChatCompression([dict(m) for m in messages], stats, total, total, 0, {}, "")
+
+
 def _rejoin(original: str, compressed: str) -> str:
     """Compression strips the ends; keep the head's trailing whitespace so a kept question tail
     still starts its own paragraph."""

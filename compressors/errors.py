@@ -17,3 +17,8 @@ class TooManyTokens(Exception):
         super().__init__(f"prompt has {tokens} tokens, over the limit of {limit}")
         self.tokens = tokens
         self.limit = limit
+
+
+class Cancelled(Exception):
+    """The caller asked to stop (client gone, deadline passed, request timed out): raised at the next
+    checkpoint of the pipeline or forward pass of the model, so no more work is done."""

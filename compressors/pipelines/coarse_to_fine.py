@@ -7,19 +7,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..errors import Cancelled
 from ..labels import attach_labels
 from ..protection import protected_over_budget
 from ..scorer import Meter
 from ..spec import Compression, CompressionSpec, ContextOutcome
-from ..tokenizing import SCORER, SEPARATOR, PromptCounts, assemble, joined_counts
+from ..tokenizing import SCORER, SEPARATOR, PromptCounts, joined_counts
 from . import stages as S
-from .stages import MethodConfig, Prepared, keep_last_first, prepare
+from .stages import MethodConfig, Prepared, keep_last_first, prepare, unchanged
 
 __all__ = ["Cancelled", "MethodConfig", "Prepared", "keep_last_first", "prepare", "run"]
-
-
-class Cancelled(Exception):
-    """The caller asked to stop (client gone, deadline passed)."""
 
 
 class _Clock:
@@ -88,22 +85,10 @@ def run(
             for i in range(len(prep.docs))
         ]
 
+    # min_tokens is checked here only: the service's skip paths build the same result (stages.unchanged)
     if budget.original_tokens < spec.min_tokens or budget.target_tokens >= budget.original_tokens:
         reason = "min_tokens" if budget.original_tokens < spec.min_tokens else "rate"
-        skipped = Compression(
-            assemble(prep.instruction, list(prep.docs), prep.question),
-            budget.original_tokens,
-            budget.original_tokens,
-            cfg.name,
-            outcome(dict(enumerate(prep.docs)), None),
-            0,
-            clock.total(meter),
-            skipped=True,
-            skipped_reason=reason,
-        )
-        if spec.return_labels:
-            attach_labels(skipped.contexts, list(prep.docs), None)
-        return skipped
+        return unchanged(prep, spec, cfg.name, reason, clock.total(meter))
 
     kept = S.coarse(scorer, prep, spec, cfg, meter, checkpoint)
     warnings = protected_over_budget([kept.segs[i] for i in kept.chosen], budget)

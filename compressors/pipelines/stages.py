@@ -13,11 +13,12 @@ import torch
 
 from .. import budget as B
 from .. import relevance as R
+from ..labels import attach_labels
 from ..ranking import rank
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
-from ..spec import CompressionSpec
+from ..spec import Compression, CompressionSpec, ContextOutcome
 from ..tokenizing import SCORER, SEPARATOR, PromptCounts, joined_counts, kept_text_counter, request_counter
 from ..tokenizing.prompt import tokenize_prompt
 from ..tokens import importance, iterative_nll
@@ -74,6 +75,31 @@ def prepare(scorer, spec: CompressionSpec, max_scorer_tokens: int | None = None)
     )
     ms = (time.perf_counter() - t0) * 1000
     return Prepared(spec.instruction, spec.question, docs, prompt.docs, text, budget, ms, in_scorer, count)
+
+
+def unchanged(prep: Prepared, spec: CompressionSpec, method: str, reason: str, timings_ms: dict) -> Compression:
+    """The prompt back as it came, marked skipped (`min_tokens`, `rate`, `deadline`): the one
+    constructor of every skip path. Totals and each context's compressed_tokens are in the caller's
+    tokens (spec.count_with), like a compressed result's; `scorer_tokens` keeps the scorer's side."""
+    count = prep.count or (lambda _t: 0)
+    contexts = [
+        ContextOutcome(i, True, doc, n, count(doc), None)
+        for i, (doc, n) in enumerate(zip(prep.docs, prep.context_tokens, strict=True))
+    ]
+    if spec.return_labels:
+        attach_labels(contexts, list(prep.docs), None)
+    return Compression(
+        prep.text,
+        prep.original_tokens,
+        prep.original_tokens,
+        method,
+        contexts,
+        0,
+        timings_ms,
+        skipped=True,
+        skipped_reason=reason,
+        scorer_tokens=None if spec.count_with == SCORER else (prep.scorer_tokens, prep.scorer_tokens),
+    )
 
 
 # -- coarse ---------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ class Meter:
     forwarded_tokens: int = 0
     forward_passes: int = 0
     model_s: float = 0.0
+    # Polled before every forward pass: true stops the request's model work there (raises Cancelled).
+    should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def add(self, tokens: int) -> None:
         self.forwarded_tokens += tokens

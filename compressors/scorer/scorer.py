@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import Cancelled
 from ..packing import length_batches
 from ..tokenizing import encode_ids
 from . import attention
@@ -186,6 +187,8 @@ class CausalLMScorer(Scorer):
         return nll
 
     def _forward(self, ids, mask, meter, real_tokens, past=None) -> torch.Tensor:
+        if meter is not None and meter.should_stop is not None and meter.should_stop():
+            raise Cancelled()  # between batches: a long nll stops after the batch it is on
         with self._lock:
             out = self._base(
                 input_ids=ids.to(self.device),

@@ -232,3 +232,34 @@ def test_a_failing_on_idle_does_not_stop_the_worker(make):
     assert view.nll([[1]]) == [[1.0]]
     poll(lambda: failures != [], timeout=5)
     assert sched.alive and view.nll([[2]]) == [[2.0]]
+
+
+def test_a_cancelled_request_has_stopped_only_when_the_worker_lets_go_of_its_job(make):
+    sched, gate = make()
+    with ThreadPoolExecutor(2) as pool:
+        ((ticket, job),) = submit_all(sched, [([[1]], None, None)], pool)
+        gate.waiting.wait(5)  # the worker holds the job (a stuck model)
+        assert sched.busy_for() > 0
+        ticket.cancel("timeout")
+        with pytest.raises(Cancelled):
+            job.result(1)  # the request's thread is woken at once...
+        stopped = pool.submit(ticket.wait_stopped)
+        time.sleep(0.2)
+        assert not stopped.done()  # ...but its work has not stopped while the model is on it
+        gate.open.set()
+        stopped.result(5)
+    poll(lambda: sched.busy_for() == 0)
+
+
+def test_a_job_over_the_forward_cap_is_refused_before_it_is_queued(make):
+    from app.scheduler import OverBudget
+
+    sched, gate = make()
+    gate.open.set()
+    ticket = sched.open(forward_limit=10)
+    scorer = sched.bind(ticket)
+    assert len(scorer.nll([[1, 2, 3]])) == 1  # 4 tokens with the start token
+    with pytest.raises(OverBudget) as e:
+        scorer.nll([[1, 2, 3], [4, 5, 6]])  # 8 more: 12 > 10
+    assert (e.value.tokens, e.value.limit) == (12, 10)
+    assert sched.scorer.calls == [[[1, 2, 3]]]

@@ -182,3 +182,19 @@ def test_additive_mask_lets_each_new_token_see_visible_cache_and_new_tokens_up_t
         allowed[:, :past] &= visible
         expected = torch.zeros(1, 1, new, past + new, dtype=dtype).masked_fill_(~allowed, float("-inf"))
         assert torch.equal(mask, expected)
+
+
+def test_a_cancelled_meter_stops_a_long_nll_after_its_current_batch(tiny_llama):
+    """The service cancels a request by its meter: an nll over many batches stops before the next one."""
+    from compressors import Cancelled
+
+    old, tiny_llama.max_batch_tokens = tiny_llama.max_batch_tokens, 64
+    passes = []
+    meter = Meter(should_stop=lambda: len(passes) >= 1)
+    meter.add = lambda tokens: passes.append(tokens)  # the pass ran
+    try:
+        with pytest.raises(Cancelled):
+            tiny_llama.nll([list(range(100, 150))] * 10, meter=meter)
+    finally:
+        tiny_llama.max_batch_tokens = old
+    assert len(passes) == 1
