@@ -60,7 +60,7 @@ def options_from(req: CompressRequest, life: Lifecycle, keep_question: bool = Tr
 
 def template_from(req: CompressRequest, life: Lifecycle) -> CompressionSpec:
     """The method knobs every message's spec shares (its text, question and budget are the chat's)."""
-    return req.to_spec(life.settings.min_tokens)
+    return req.to_spec(life.settings.min_tokens, life.settings.tokenizers)
 
 
 def _run(scheduler: Scheduler, ticket: Ticket, scorer, messages, options, template, limit: int) -> ChatCompression:

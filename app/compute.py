@@ -90,7 +90,7 @@ def _failure(e: BaseException) -> ApiError:
 
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
-    if (bad := req.input_error()) is not None:
+    if (bad := req.input_error(life.settings.tokenizers)) is not None:
         raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
     if req.messages is not None:  # a chat: app/chat.py
         from . import chat
@@ -112,7 +112,7 @@ async def _admitted(request: Request, req: CompressRequest, life: Lifecycle, inf
     timeout_at = t0 + settings.request_timeout_s
     deadline = t0 + req.deadline_ms / 1000 if req.deadline_ms else None
     try:
-        spec = req.to_spec(settings.min_tokens)
+        spec = req.to_spec(settings.min_tokens, settings.tokenizers)
     except InvalidInput as e:  # e.g. a protected_spans pattern that does not compile
         raise _failure(e) from None
     loop = asyncio.get_running_loop()

@@ -199,7 +199,7 @@ def build_guardrail_router(life: Lifecycle) -> APIRouter:
     async def headroom(request: Request, body: CompressRequest) -> Response:
         if body.messages is None:
             raise Kind.VALIDATION("messages: field required", field="messages")
-        if (bad := body.input_error()) is not None:
+        if (bad := body.input_error(life.settings.tokenizers)) is not None:
             raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
         return await chat.handle(request, body, life, keep_question=False)
 
