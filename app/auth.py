@@ -1,20 +1,40 @@
 """API keys: `TERSE_API_KEYS` is a comma-separated list or the path of a file with one entry per line
-(`#` comments allowed); an entry is `name:key` or a bare `key` (named `key-<sha256 prefix>`). When keys
-are set, every `/v1/*`, `/compress` and gateway route (`/beta/*`, `/headroom/*`) needs
-`Authorization: Bearer <key>` or `x-api-key: <key>` (what LiteLLM's guardrails send); the check runs in
-an ASGI middleware, before the body is read. Health, readiness, metrics and docs stay open."""
+(`#` comments allowed); an entry is `name:key` or a bare `key`, named by its place in the list
+(`key-1`, `key-2`, ...: a label on /metrics and in the logs that says nothing about the key itself).
+
+Deny by default: when keys are set, every route needs `Authorization: Bearer <key>` or
+`x-api-key: <key>` (what LiteLLM's guardrails send) except the public ones named in PUBLIC_ROUTES.
+The check runs in an ASGI middleware, before the body is read, on the route path: the request path
+less any root path (`uvicorn --root-path /terse`), found the way the router finds it, so the path
+checked is the path routed. A path that is no route needs the key too (404 only with a key)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from pathlib import Path
 
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import docs, playground
 from .errors import Kind, send_error
 
 ANONYMOUS = "anonymous"
+# The routes anyone may call, keys or not (README, "Public routes"): health and readiness for probes,
+# metrics for the scraper, the API's description, and the static pages and their files.
+PUBLIC_ROUTES = frozenset(
+    {
+        "/",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        *(f"{docs.ASSETS_PATH}/{name}" for name in docs.FILES),
+        "/playground",
+        *(f"/playground/{name}" for name in playground.FILES),
+    }
+)
 
 
 def parse_keys(value: str) -> dict[str, str]:
@@ -31,18 +51,19 @@ def parse_keys(value: str) -> dict[str, str]:
     else:
         entries = [e.strip() for e in value.split(",") if e.strip()]
     keys: dict[str, str] = {}
-    for entry in entries:
+    for place, entry in enumerate(entries, start=1):
         name, sep, key = entry.partition(":")
-        if not sep:
-            key, name = name, "key-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        if not sep:  # named by its place, never by anything computed from the key (a weak key could be tested)
+            key, name = name, f"key-{place}"
         if not key or not name:
             raise ValueError("TERSE_API_KEYS: an entry is `name:key` or `key`, neither part empty")
         keys[key] = name
     return keys
 
 
-def protected(path: str) -> bool:
-    return path == "/compress" or path.startswith(("/v1/", "/beta/", "/headroom/"))
+def public(scope: Scope) -> bool:
+    """Whether the request's route path is a public route. Exact matches only: no prefixes."""
+    return get_route_path(scope) in PUBLIC_ROUTES
 
 
 class KeyChecker:
@@ -77,8 +98,11 @@ class AuthMiddleware:
         self.app, self.checker, self.on_reject = app, checker, on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not protected(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or public(scope):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # terse serves none; refused before the app sees it
+            await send({"type": "websocket.close", "code": 1008})
             return
         header = None
         for k, v in scope.get("headers", []):

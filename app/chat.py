@@ -77,14 +77,14 @@ def usage(result: ChatCompression) -> flow.Usage:
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle, keep_question: bool = True) -> Response:
     """The `messages` form of /v1/compress (and /headroom/v1/compress, question-free)."""
-    if (bad := req.input_error()) is not None:
+    if (bad := req.input_error(life.settings.tokenizers)) is not None:
         raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
     if req.model:
         request.scope.setdefault("terse", {})["downstream_model"] = req.model  # logged: whom the chat is for
     work = job(
         lambda: [m.model_dump(exclude_unset=True) for m in req.messages or []],
         options_from(req, life, keep_question),
-        lambda: req.to_spec(life.settings.min_tokens),
+        lambda: req.to_spec(life.settings.min_tokens, life.settings.tokenizers),
     )
     try:
         result, ticket = await flow.run(request, life, work, deadline_ms=req.deadline_ms)

@@ -33,7 +33,8 @@ def job(req: CompressRequest, life: Lifecycle):
 
     def work(w: flow.Work) -> tuple[Compression, str]:
         w.limit_text([req.instruction, *req.contexts(), req.question])  # a huge prompt: 413 before any work
-        spec = req.to_spec(life.settings.min_tokens)  # InvalidInput (a bad pattern or range): 422
+        # InvalidInput (a bad pattern or range, an unknown count_with): 422
+        spec = req.to_spec(life.settings.min_tokens, life.settings.tokenizers)
         # prepare stops at the count when it is over the limit (TooManyTokens), before protection work
         try:
             prompt = prepare(w.scorer, spec, life.settings.max_input_tokens)
@@ -58,7 +59,7 @@ def job(req: CompressRequest, life: Lifecycle):
 
 
 async def handle(request: Request, req: CompressRequest, life: Lifecycle) -> Response:
-    if (bad := req.input_error()) is not None:
+    if (bad := req.input_error(life.settings.tokenizers)) is not None:
         raise Kind.VALIDATION(f"{bad[0]}: {bad[1]}", field=bad[0])
     try:
         (result, prompt), ticket = await flow.run(request, life, job(req, life), deadline_ms=req.deadline_ms)

@@ -13,6 +13,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
@@ -99,7 +100,8 @@ class AccessMiddleware:
             duration = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None)
             if route is None:
-                route = scope["path"] if scope["path"] in self.paths else "unmatched"
+                path = get_route_path(scope)  # under a root path too
+                route = path if path in self.paths else "unmatched"
             self.metrics.request_duration.labels(route, str(status)).observe(duration)
             fields = {
                 "request_id": request_id,

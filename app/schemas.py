@@ -4,11 +4,13 @@ descriptions and bounds. Routes, clients and the OpenAPI document all derive fro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
-from compressors import CompressionSpec
+from compressors import CompressionSpec, InvalidInput
 from compressors.ranking import RANKERS
 from compressors.spec import Method, Relevance, Reorder
 
@@ -66,6 +68,20 @@ class ProtectedRange(BaseModel):
     context: int = Field(0, ge=0, description="0-based index of the context the range is in.")
     start: int = Field(..., ge=0, description="First character (Python string index, as sent).")
     end: int = Field(..., ge=0, description="One past the last character (not before `start`).")
+
+
+BUILT_IN_COUNTERS = ("scorer", "cl100k_base")  # app.settings names them too (it must not import torch)
+
+
+def known_counter(count_with: str, tokenizers: Collection[str]) -> bool:
+    return count_with in BUILT_IN_COUNTERS or count_with in tokenizers
+
+
+def unknown_counter(tokenizers: Collection[str]) -> str:
+    """The one answer to every `count_with` that is not known, whatever it is: it says nothing about
+    the server's files, whether the value was a path or not."""
+    names = ", ".join(f"`{n}`" for n in (*BUILT_IN_COUNTERS, *sorted(tokenizers)))
+    return f"not a tokenizer this service counts with; send one of {names} (TERSE_TOKENIZERS names more)"
 
 
 class CompressRequest(BaseModel):
@@ -168,8 +184,8 @@ class CompressRequest(BaseModel):
         "scorer",
         max_length=1000,
         description="The tokens budgets, `target_tokens` and the reported counts are in: `scorer` (the scorer's "
-        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the absolute path of a "
-        "`tokenizer.json` on the server. The token limit (413) stays in scorer tokens.",
+        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the name of a tokenizer the "
+        "operator configured (TERSE_TOKENIZERS). Never a path. The token limit (413) stays in scorer tokens.",
     )
     deadline_ms: int | None = Field(
         None,
@@ -217,16 +233,12 @@ class CompressRequest(BaseModel):
             raise ValueError("context must be a string or a non-empty list of strings")
         return v
 
-    @field_validator("count_with")
-    @classmethod
-    def _known_counter(cls, v: str) -> str:
-        if v in ("scorer", "cl100k_base") or (v.startswith("/") and v.endswith("tokenizer.json")):
-            return v
-        raise ValueError("`scorer`, `cl100k_base`, or the absolute path of a tokenizer.json")
-
-    def input_error(self) -> tuple[str, str] | None:
-        """(field, message) when the fields do not fit together: checked by the route, so the 422
-        names the field (a model validator's error would name only the body)."""
+    def input_error(self, tokenizers: Collection[str] = ()) -> tuple[str, str] | None:
+        """(field, message) when the fields do not fit together, or `count_with` is not `scorer`,
+        `cl100k_base` or one of `tokenizers` (the service's named ones): checked by the route, so the
+        422 names the field (a model validator's error would name only the body)."""
+        if not known_counter(self.count_with, tokenizers):
+            return "count_with", unknown_counter(tokenizers)
         if self.context is None and self.messages is None:
             return "context", "field required: send `context` (a prompt) or `messages` (a chat)"
         if self.context is not None and self.messages is not None:
@@ -250,13 +262,22 @@ class CompressRequest(BaseModel):
     def contexts(self) -> list[str]:
         return [self.context] if isinstance(self.context, str) else list(self.context or [])
 
-    def to_spec(self, default_min_tokens: int) -> CompressionSpec:
-        """What the compressors are asked to do; `min_tokens` falls back to the service's setting."""
+    def to_spec(self, default_min_tokens: int, tokenizers: Mapping[str, Path] | None = None) -> CompressionSpec:
+        """What the compressors are asked to do; `min_tokens` falls back to the service's setting, and a
+        named tokenizer (`tokenizers`: TERSE_TOKENIZERS) becomes the file it names. Nothing the caller
+        sends reaches the compressors as a path."""
         spec_fields = {f.name for f in dataclasses.fields(CompressionSpec)}
         values = {k: v for k, v in self.model_dump().items() if k in spec_fields}
         values["context"] = self.contexts()
         if self.min_tokens is None:
             values["min_tokens"] = default_min_tokens
+        tokenizers = tokenizers or {}
+        if not known_counter(self.count_with, tokenizers):
+            error = InvalidInput(unknown_counter(tokenizers))
+            error.field = "count_with"  # type: ignore[attr-defined] - read by the error mapping
+            raise error
+        if self.count_with in tokenizers:
+            values["count_with"] = str(tokenizers[self.count_with])
         return CompressionSpec(**values)
 
 

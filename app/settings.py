@@ -26,6 +26,9 @@ OTHER_VARIABLES = {
     "TERSE_PUBLISH_PORT": "docker-compose.yml's published port",
     "TERSE_VARIANT": "the image's torch build (Dockerfile)",
 }
+# `count_with` values every service knows (compressors/tokenizing/counting.py); TERSE_TOKENIZERS adds named ones.
+BUILT_IN_COUNTERS = ("scorer", "cl100k_base")
+TOKENIZER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 Quantization = Literal["auto", "nf4", "int8", "bf16", "fp16", "fp32"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -72,7 +75,10 @@ class Settings(BaseSettings):
         "so resident memory stays flat over long runs (app/memory.py).",
     )
     api_keys: str = Field(
-        "", description="Comma-separated keys, or a file with one per line; `name:key` names a key for metrics."
+        "",
+        description="Comma-separated keys, or a file with one per line; `name:key` names a key for metrics and "
+        "logs, a bare key is named by its place (`key-1`, `key-2`...). When set, every route but the public "
+        "ones needs a key (README, Public routes).",
     )
     log_prompts: bool = Field(False, description="Log prompt text (never logged otherwise).")
     log_level: LogLevel = Field("info", description="debug, info, warning, error.")
@@ -85,6 +91,12 @@ class Settings(BaseSettings):
         {},  # pydantic copies defaults per instance
         description='Chat policy per role over the defaults, as JSON: `{"assistant": {"action": "keep"}, '
         '"tool": {"rate": 0.3}}` (a request\'s `roles` win).',
+    )
+    tokenizers: dict[str, Path] = Field(
+        {},  # pydantic copies defaults per instance
+        description="Tokenizers callers may name in `count_with`, as JSON: "
+        '`{"llama3": "/models/llama3/tokenizer.json"}` (name: a Hugging Face tokenizer.json on the server). '
+        "Each is parsed once, at start; callers send the name, never a path.",
     )
     guardrail_deadline_ms: int = Field(
         8000,
@@ -112,6 +124,23 @@ class Settings(BaseSettings):
     def variables(cls) -> dict[str, str]:
         """TERSE_* variable -> field name."""
         return {f"{PREFIX}{name.upper()}": name for name in cls.model_fields}
+
+    @field_validator("tokenizers", mode="before")
+    @classmethod
+    def _tokenizers_json(cls, v: object) -> object:
+        return json.loads(v) if isinstance(v, str) else v
+
+    @field_validator("tokenizers")
+    @classmethod
+    def _tokenizer_files(cls, v: dict[str, Path]) -> dict[str, Path]:
+        for name, path in v.items():
+            if not TOKENIZER_NAME.fullmatch(name) or name in BUILT_IN_COUNTERS:
+                raise ValueError(
+                    f"{name!r}: a name is 1-64 letters, digits, `.`, `_` or `-`, not {' or '.join(BUILT_IN_COUNTERS)}"
+                )
+            if not path.expanduser().is_file():
+                raise ValueError(f"{name!r}: no file at {path}")
+        return {name: path.expanduser().resolve() for name, path in v.items()}
 
     @field_validator("chat_roles", mode="before")
     @classmethod

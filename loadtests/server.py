@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -57,8 +57,11 @@ class Service:
         port: int | None = None,
         log: Path | None = None,
         cwd: Path | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
-        """`cwd`: the checkout whose app to run (default this one; bench/compare.py serves another beside it)."""
+        """`cwd`: the checkout whose app to run (default this one; bench/compare.py serves another beside it);
+        `command`: what to run instead of `python -m app` (e.g. uvicorn with --root-path), its host and
+        port still added."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -71,7 +74,7 @@ class Service:
         self.settings = dict(settings)
         self._log_file = open(self.log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*(command or [sys.executable, "-m", "app"]), "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=cwd or REPO,
             env=full,
             stdout=self._log_file,

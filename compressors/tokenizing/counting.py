@@ -11,7 +11,7 @@ on the scorer's tokens."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -85,7 +85,7 @@ def _cl100k() -> Callable[[str], int]:
     return lambda text: len(enc.encode(text, disallowed_special=())) if text else 0
 
 
-@lru_cache(maxsize=8)
+@cache  # each file parsed once; the service passes only the operator's (TERSE_TOKENIZERS)
 def _tokenizer_json(path: str) -> Callable[[str], int]:
     from tokenizers import Tokenizer
 

@@ -147,7 +147,7 @@ def test_open_routes_and_a_second_key(local):
 
 
 def test_unknown_route_and_method_have_the_error_shape(local):
-    assert_error(local.get("/nope"), 404, "not_found")
+    assert_error(local.get("/nope", headers=AUTH), 404, "not_found")  # without a key: 401 (test_access.py)
     assert_error(local.delete("/healthz"), 405, "method_not_allowed")
 
 

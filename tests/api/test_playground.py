@@ -18,7 +18,7 @@ import pytest
 
 from app.playground import FILES, STATIC
 
-from .conftest import REPO, assert_error
+from .conftest import AUTH, REPO, assert_error
 
 # Any URL that names a host: the SVG's XML namespace is an identifier, not something loaded.
 EXTERNAL = re.compile(r"(?:https?:)?//(?!www\.w3\.org/2000/svg\")[\w.-]+\.[a-z]{2,}", re.I)
@@ -42,8 +42,9 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(server):
         r = httpx.get(f"{server.url}/playground/{name}", timeout=10)
         assert r.status_code == 200 and r.headers["content-type"] == ctype, (name, r.headers)
         assert r.content == (STATIC / name).read_bytes()
-    assert_error(httpx.get(server.url + "/playground/settings.py", timeout=10), 404, "not_found")
-    assert_error(httpx.get(server.url + "/playground/..%2Fmain.py", timeout=10), 404)
+    for other in ("/playground/settings.py", "/playground/..%2Fmain.py"):  # not public: 401, with a key 404
+        assert_error(httpx.get(server.url + other, timeout=10), 401, "unauthorized")
+        assert_error(httpx.get(server.url + other, headers=AUTH, timeout=10), 404)
 
 
 def test_the_page_names_no_other_host_and_runs_no_inline_code():

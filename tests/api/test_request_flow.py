@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from compressors.counting import counter
+from compressors.tokenizing import counter
 
 from .conftest import AUTH, KEYS, Server, assert_error, docs, metric_samples, poll, text
 

@@ -204,8 +204,8 @@ class CompressRequest(BaseModel):
         "scorer",
         max_length=1000,
         description="The tokens budgets, `target_tokens` and the reported counts are in: `scorer` (the scorer's "
-        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the absolute path of a "
-        "`tokenizer.json` on the server. The token limit (413) stays in scorer tokens.",
+        "tokenizer), `cl100k_base` (what OpenAI bills GPT-4 / GPT-3.5 in; offline), or the name of a tokenizer the "
+        "operator configured (TERSE_TOKENIZERS). Never a path. The token limit (413) stays in scorer tokens.",
     )
     deadline_ms: int | None = Field(
         None,
