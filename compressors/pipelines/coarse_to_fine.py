@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..budget import SEPARATOR, assemble
+from ..budget import SEPARATOR
 from ..counting import SCORER, PromptCounts
 from ..fast_tokenizer import joined_counts
 from ..labels import attach_labels
+from ..passages import Layout
 from ..protection import protected_over_budget
 from ..scorer import Meter
 from ..spec import Compression, CompressionSpec, ContextOutcome
@@ -77,35 +78,45 @@ def run(
     counts = PromptCounts(count, joined_counts(scorer.tokenizer, SEPARATOR) if in_scorer else None)
 
     def outcome(kept_texts: dict[int, str], ranks) -> list[ContextOutcome]:
-        lengths = prep.context_tokens
-        return [
+        """One entry per document (per passage where contexts were cut)."""
+        out = [
             ContextOutcome(
                 i,
                 i in kept_texts,
                 kept_texts.get(i, ""),
-                lengths[i],
+                len(t.token_ids),
                 counts.part(kept_texts[i]) if i in kept_texts else 0,
                 ranks.get(i) if ranks else None,
             )
-            for i in range(len(prep.docs))
+            for i, t in enumerate(prep.tokens)
         ]
+        if prep.layout is not None:
+            for o, p in zip(out, prep.layout.passages, strict=True):
+                o.context, o.start, o.end = p.context, p.start, p.end
+        return out
+
+    def reported(outcomes: list[ContextOutcome], skipped: bool = False) -> list[ContextOutcome]:
+        """What `contexts` holds: one entry per caller context unless the caller asked for passages."""
+        if prep.layout is None or spec.passage_results:
+            return outcomes
+        return per_context(prep.layout, outcomes, counts.part, skipped)
 
     if budget.original_tokens < spec.min_tokens or budget.target_tokens >= budget.original_tokens:
         reason = "min_tokens" if budget.original_tokens < spec.min_tokens else "rate"
-        skipped = Compression(
-            assemble(prep.instruction, list(prep.docs), prep.question),
+        contexts = outcome(dict(enumerate(prep.docs)), None)
+        if spec.return_labels:
+            attach_labels(contexts, list(prep.docs), None)
+        return Compression(
+            prep.text,
             budget.original_tokens,
             budget.original_tokens,
             cfg.name,
-            outcome(dict(enumerate(prep.docs)), None),
+            reported(contexts, skipped=True),
             0,
             clock.total(meter),
             skipped=True,
             skipped_reason=reason,
         )
-        if spec.return_labels:
-            attach_labels(skipped.contexts, list(prep.docs), None)
-        return skipped
 
     kept = S.coarse(scorer, prep, spec, cfg, meter, checkpoint)
     warnings = protected_over_budget([kept.segs[i] for i in kept.chosen], budget)
@@ -119,12 +130,16 @@ def run(
     clock.lap("token_level")
     cut = S.select(scorer, prep, plan, scored, counts)
     clock.lap("selection")
-    result = Compression(
+    contexts = outcome(dict(cut.kept_texts), kept.ranks)
+    if spec.return_labels:
+        decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))
+        attach_labels(contexts, list(prep.docs), decided, kept.scores)
+    return Compression(
         cut.prompt,
         budget.original_tokens,
         cut.tokens,
         cfg.name,
-        outcome(dict(cut.kept_texts), kept.ranks),
+        reported(contexts),
         meter.forwarded_tokens,
         clock.total(meter),
         model_calls=meter.forward_passes,
@@ -133,7 +148,42 @@ def run(
         # the compute side stays in the response when budgets are counted in the caller's tokens
         scorer_tokens=None if in_scorer else (prep.scorer_tokens, S.scorer_count(scorer, prep, plan, cut)),
     )
-    if spec.return_labels:
-        decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))
-        attach_labels(result.contexts, list(prep.docs), decided, kept.scores)
-    return result
+
+
+def per_context(
+    layout: Layout, passages: list[ContextOutcome], count: Callable[[str], int], skipped: bool = False
+) -> list[ContextOutcome]:
+    """Passage outcomes folded into one per caller context: its passages' kept texts joined back
+    (Layout.join), its best passage's rank among the contexts, its labels the passages' in order."""
+    kept = layout.join({o.index: o.text for o in passages if o.kept})
+    best: dict[int, ContextOutcome] = {}
+    for o in passages:
+        c = layout.passages[o.index].context
+        if c not in best or (o.rank is not None and (best[c].rank is None or o.rank < best[c].rank)):
+            best[c] = o
+    ranked = sorted((o.rank, c) for c, o in best.items() if o.rank is not None)
+    rank_of = {c: r for r, (_, c) in enumerate(ranked)}
+    by_context: dict[int, list[ContextOutcome]] = {}
+    for o in passages:
+        by_context.setdefault(layout.passages[o.index].context, []).append(o)
+    out = []
+    for c, text in enumerate(layout.contexts):
+        mine = by_context.get(c, [])
+        labels = None
+        if all(o.labels is not None for o in mine):
+            labels = [w for o in mine for w in o.labels]
+        kept_text = text if skipped else kept.get(c, "")
+        scores = [o.score for o in mine if o.score is not None]
+        out.append(
+            ContextOutcome(
+                c,
+                skipped or bool(kept_text),
+                kept_text,
+                layout.context_tokens[c],
+                layout.context_tokens[c] if skipped else count(kept_text) if kept_text else 0,
+                rank_of.get(c),
+                labels,
+                max(scores) if scores else None,
+            )
+        )
+    return out

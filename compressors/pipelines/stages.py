@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import budget as B
+from .. import passages as P
 from .. import relevance as R
 from ..counting import SCORER, PromptCounts, counter, kept_text_counter
 from ..fast_tokenizer import joined_counts
@@ -37,7 +38,8 @@ class MethodConfig:
 # -- prepare --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prepared:
-    """The request tokenised once: what the service checks (413, min_tokens) and every stage reads."""
+    """The request tokenised once: what the service checks (413, min_tokens) and every stage reads. The
+    documents are the caller's contexts, or, where `layout` is set, passages cut from them (passages.py)."""
 
     instruction: str
     question: str
@@ -48,6 +50,7 @@ class Prepared:
     ms: float = 0.0  # how long preparing took
     scorer_tokens: int = 0  # the prompt in the scorer's tokens: the compute cost the service limits
     count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter
+    layout: P.Layout | None = None  # where contexts were cut into passages; None: documents are the contexts
 
     @property
     def original_tokens(self) -> int:
@@ -55,7 +58,21 @@ class Prepared:
 
     @property
     def context_tokens(self) -> list[int]:
+        """Each of the caller's contexts in scorer tokens."""
+        if self.layout is not None:
+            return list(self.layout.context_tokens)
         return [len(t.token_ids) for t in self.tokens]
+
+    def documents_of(self, contexts: list[int]) -> list[int]:
+        """The documents (passages) of the caller's contexts."""
+        return self.layout.documents_of(contexts) if self.layout is not None else list(contexts)
+
+    def contexts_out(self, order, texts: list[str]) -> list[str]:
+        """The kept texts of the documents in output order, as the prompt holds them: passages of one
+        context joined back into it, with the original whitespace between them (passages.Layout)."""
+        if self.layout is not None:
+            return self.layout.render(order, texts)
+        return [t for t in texts if t]
 
 
 def prepare(scorer, spec: CompressionSpec) -> Prepared:
@@ -68,8 +85,13 @@ def prepare(scorer, spec: CompressionSpec) -> Prepared:
     budget = B.plan_budget(
         count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
     )
+    # a long text is cut into passages only where there is a question to rank them against
+    size = spec.passage_tokens if spec.question.strip() else 0
+    tokens, layout = P.split(prompt.docs, size)
+    if layout is not None:
+        docs = tuple(t.text for t in tokens)
     ms = (time.perf_counter() - t0) * 1000
-    return Prepared(spec.instruction, spec.question, docs, prompt.docs, text, budget, ms, in_scorer, count)
+    return Prepared(spec.instruction, spec.question, docs, tokens, text, budget, ms, in_scorer, count, layout)
 
 
 # -- coarse ---------------------------------------------------------------------------------------
@@ -95,7 +117,7 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
     order = ranking.order()
     lengths = [len(x) for x in ids]
-    forced = [*spec.force_context_ids, *(i for i, t in enumerate(prep.tokens) if t.pinned)]  # caller-protected text
+    forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
     local = dict(ranking.local_nll or {})
     segs = {i: prep.tokens[i].segmented() for i in chosen}
@@ -131,7 +153,10 @@ def rates(prep: Prepared, kept: Coarse, spec: CompressionSpec, cfg: MethodConfig
     tau = min(1.0, prep.budget.context_tokens / kept_len)
     by_rank = B.dynamic_rates(len(kept.chosen), tau, spec.dynamic_ratio if cfg.dynamic_ratio else 0.0)
     rate_of = dict(zip(kept.chosen, by_rank, strict=True))
-    order = tuple(B.reorder(list(kept.chosen), spec.reorder))
+    order = B.reorder(list(kept.chosen), spec.reorder)
+    if prep.layout is not None:  # a context's passages stay together and in the text's order
+        order = prep.layout.grouped(order)
+    order = tuple(order)
     return Rates(order, tuple(kept.segs[i] for i in order), tuple(rate_of[i] for i in order), tau)
 
 
@@ -240,7 +265,7 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
 
     def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
         texts = [join(d, k) for d, k in enumerate(keeps)]
-        prompt, n = _count_cut(counts, unit_counts, keeps, texts, prep)
+        prompt, n = _count_cut(counts, unit_counts, keeps, texts, prep, plan.order)
         return (prompt, texts), n
 
     keeps, (prompt, texts), n_tokens = select_units(
@@ -256,13 +281,16 @@ def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
     counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, B.SEPARATOR))
     texts = [cut.kept_texts.get(i, "") for i in plan.order]
     unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
-    return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep)[1]
+    return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep, plan.order)[1]
 
 
-def _count_cut(counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared):
-    """The prompt of a cut (each document's kept text) and its count; a kept text is counted from its
-    units' tokens where that is exact (counting.kept_text_counter), else by `counts`."""
+def _count_cut(
+    counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared, order
+):
+    """The prompt of a cut (each document's kept text, in output order `order`) and its count; a kept
+    text is counted from its units' tokens where that is exact (counting.kept_text_counter), else by
+    `counts`."""
     for text, keep, counted in zip(texts, keeps, unit_counts, strict=True):
         if text and counted is not None and text not in counts.seen:
             counts.know(text, counted(keep))
-    return counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
+    return counts.prompt(prep.instruction, prep.contexts_out(order, texts), prep.question)
