@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from compressors import CompressionSpec, InvalidInput
+from compressors.passages import DEFAULT_PASSAGE_TOKENS, MAX_PASSAGE_TOKENS, MIN_PASSAGE_TOKENS
 from compressors.ranking import RANKERS
 from compressors.spec import Method, Relevance, Reorder
 
@@ -23,7 +24,7 @@ SERVICE_FIELDS = frozenset({"deadline_ms", "messages", "model", "roles", "keep_q
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 CHAT_ONLY = ("roles", "keep_question", "recency_ratio")
-CHAT_INCOMPATIBLE = ("instruction", "force_context_ids")
+CHAT_INCOMPATIBLE = ("instruction", "force_context_ids", "passage_results")
 
 
 class ContentPart(BaseModel):
@@ -177,6 +178,21 @@ class CompressRequest(BaseModel):
         "are fed to the model together up to 512 tokens (or one window, if larger), across documents; windows "
         "fed together condition on each other uncompressed.",
     )
+    passage_tokens: int = Field(
+        DEFAULT_PASSAGE_TOKENS,
+        ge=0,
+        le=MAX_PASSAGE_TOKENS,
+        description="With a `question`: a context longer than twice this many scorer tokens (one long string: a "
+        "contract, a transcript, a paper) is cut into passages of about this size, at paragraph and sentence "
+        "breaks and never inside a code block or protected text, which are ranked and budgeted like documents; "
+        f"the kept text comes back in its original order and layout. 0: never cut; else {MIN_PASSAGE_TOKENS} to "
+        f"{MAX_PASSAGE_TOKENS}.",
+    )
+    passage_results: bool = Field(
+        False,
+        description="`contexts` holds one entry per passage (with the `context` it was cut from and its `start` "
+        "and `end` there) instead of one per context.",
+    )
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
     )
@@ -231,6 +247,13 @@ class CompressRequest(BaseModel):
     def _non_empty_list(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, list) and not v:
             raise ValueError("context must be a string or a non-empty list of strings")
+        return v
+
+    @field_validator("passage_tokens")
+    @classmethod
+    def _passage_size(cls, v: int) -> int:
+        if 0 < v < MIN_PASSAGE_TOKENS:
+            raise ValueError(f"0 (never cut) or {MIN_PASSAGE_TOKENS} to {MAX_PASSAGE_TOKENS}")
         return v
 
     def input_error(self, tokenizers: Collection[str] = ()) -> tuple[str, str] | None:
@@ -307,6 +330,12 @@ class ContextResult(BaseModel):
         description="With `return_labels`: the original document as spans whose texts concatenate back to it "
         "exactly; a document dropped whole is one span.",
     )
+    context: int | None = Field(
+        None,
+        description="With `passage_results`, for a passage: the context it was cut from (`index` numbers passages).",
+    )
+    start: int | None = Field(None, description="With `passage_results`: the passage's first character in `context`.")
+    end: int | None = Field(None, description="With `passage_results`: one past the passage's last character.")
 
 
 class CompressResponse(BaseModel):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import InvalidInput
+from .passages import DEFAULT_PASSAGE_TOKENS, MAX_PASSAGE_TOKENS, MIN_PASSAGE_TOKENS
 from .protection import (
     MAX_PATTERNS,
     MatchClock,
@@ -61,10 +62,16 @@ class CompressionSpec:
     # Where the token-level stage learns what the question needs (relevance.py): auto | contrastive |
     # retriever | lexical. auto: contrastive perplexity when the ranker's LM pass gave it, else the ranker's judge.
     relevance: Relevance = "auto"
+    # With a question, a context longer than twice this many scorer tokens is cut into passages of about
+    # this size, ranked like documents (passages.py); 0: never cut.
+    passage_tokens: int = DEFAULT_PASSAGE_TOKENS
+    passage_results: bool = False  # `contexts` holds one entry per passage instead of one per context
 
     def __post_init__(self) -> None:
         if self.relevance not in RELEVANCES:
             raise InvalidInput(f"unknown relevance {self.relevance!r}; one of {RELEVANCES}")
+        if self.passage_tokens != 0 and not MIN_PASSAGE_TOKENS <= self.passage_tokens <= MAX_PASSAGE_TOKENS:
+            raise InvalidInput(f"passage_tokens must be 0 (never cut) or {MIN_PASSAGE_TOKENS}..{MAX_PASSAGE_TOKENS}")
         patterns = [p for p in self.protected_spans if isinstance(p, str)]
         given = [_as_range(p) for p in self.protected_spans if not isinstance(p, str)]
         if len(patterns) > MAX_PATTERNS:
@@ -170,6 +177,11 @@ class ContextOutcome:
     # With CompressionSpec.return_labels only (compressors/labels.py):
     labels: list[WordLabel] | None = None  # the original text, span by span; texts concatenate to it
     score: float | None = None  # the coarse ranker's score (higher = more relevant); None: no ranking ran
+    # With CompressionSpec.passage_results, where the context was cut: the entry is passage `index` of
+    # context `context`, its characters [start, end).
+    context: int | None = None
+    start: int | None = None
+    end: int | None = None
 
 
 @dataclass

@@ -72,18 +72,28 @@ def run(
     counts = PromptCounts(count, joined_counts(scorer.tokenizer, SEPARATOR) if in_scorer else None)
 
     def outcome(kept_texts: dict[int, str], ranks) -> list[ContextOutcome]:
-        lengths = prep.context_tokens
-        return [
+        """One entry per document (per passage where contexts were cut)."""
+        out = [
             ContextOutcome(
                 i,
                 i in kept_texts,
                 kept_texts.get(i, ""),
-                lengths[i],
+                len(t.token_ids),
                 counts.part(kept_texts[i]) if i in kept_texts else 0,
                 ranks.get(i) if ranks else None,
             )
-            for i in range(len(prep.docs))
+            for i, t in enumerate(prep.tokens)
         ]
+        if prep.layout is not None:
+            for o, p in zip(out, prep.layout.passages, strict=True):
+                o.context, o.start, o.end = p.context, p.start, p.end
+        return out
+
+    def reported(outcomes: list[ContextOutcome], skipped: bool = False) -> list[ContextOutcome]:
+        """What `contexts` holds: one entry per caller context unless the caller asked for passages."""
+        if prep.layout is None or spec.passage_results:
+            return outcomes
+        return S.per_context(prep.layout, outcomes, counts.part, skipped)
 
     # min_tokens is checked here only: the service's skip paths build the same result (stages.unchanged)
     if budget.original_tokens < spec.min_tokens or budget.target_tokens >= budget.original_tokens:
@@ -102,12 +112,16 @@ def run(
     clock.lap("token_level")
     cut = S.select(scorer, prep, plan, scored, counts)
     clock.lap("selection")
-    result = Compression(
+    contexts = outcome(dict(cut.kept_texts), kept.ranks)
+    if spec.return_labels:
+        decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))
+        attach_labels(contexts, list(prep.docs), decided, kept.scores)
+    return Compression(
         cut.prompt,
         budget.original_tokens,
         cut.tokens,
         cfg.name,
-        outcome(dict(cut.kept_texts), kept.ranks),
+        reported(contexts),
         meter.forwarded_tokens,
         clock.total(meter),
         model_calls=meter.forward_passes,
@@ -116,7 +130,3 @@ def run(
         # the compute side stays in the response when budgets are counted in the caller's tokens
         scorer_tokens=None if in_scorer else (prep.scorer_tokens, S.scorer_count(scorer, prep, plan, cut)),
     )
-    if spec.return_labels:
-        decided = dict(zip(plan.order, zip(plan.segs, cut.keeps, scored.scores, strict=True), strict=True))
-        attach_labels(result.contexts, list(prep.docs), decided, kept.scores)
-    return result

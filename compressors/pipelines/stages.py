@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import budget as B
+from .. import passages as P
 from .. import relevance as R
 from ..labels import attach_labels
 from ..ranking import rank
@@ -37,7 +38,8 @@ class MethodConfig:
 # -- prepare --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Prepared:
-    """The request tokenised once: what the service checks (413, min_tokens) and every stage reads."""
+    """The request tokenised once: what the service checks (413, min_tokens) and every stage reads. The
+    documents are the caller's contexts, or, where `layout` is set, passages cut from them (passages.py)."""
 
     instruction: str
     question: str
@@ -48,6 +50,7 @@ class Prepared:
     ms: float = 0.0  # how long preparing took
     scorer_tokens: int = 0  # the prompt in the scorer's tokens: the compute cost the service limits
     count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter (a Memo)
+    layout: P.Layout | None = None  # where contexts were cut into passages; None: documents are the contexts
 
     @property
     def original_tokens(self) -> int:
@@ -55,7 +58,21 @@ class Prepared:
 
     @property
     def context_tokens(self) -> list[int]:
+        """Each of the caller's contexts in scorer tokens."""
+        if self.layout is not None:
+            return list(self.layout.context_tokens)
         return [len(t.token_ids) for t in self.tokens]
+
+    def documents_of(self, contexts: list[int]) -> list[int]:
+        """The documents (passages) of the caller's contexts."""
+        return self.layout.documents_of(contexts) if self.layout is not None else list(contexts)
+
+    def contexts_out(self, order, texts: list[str]) -> list[str]:
+        """The kept texts of the documents in output order, as the prompt holds them: passages of one
+        context joined back into it, with the original whitespace between them (passages.Layout)."""
+        if self.layout is not None:
+            return self.layout.render(order, texts)
+        return [t for t in texts if t]
 
 
 def prepare(scorer, spec: CompressionSpec, max_scorer_tokens: int | None = None) -> Prepared:
@@ -73,21 +90,33 @@ def prepare(scorer, spec: CompressionSpec, max_scorer_tokens: int | None = None)
     budget = B.plan_budget(
         count, spec.instruction, list(docs), spec.question, spec.rate, spec.target_tokens, original=original
     )
+    # a long text is cut into passages only where there is a question to rank them against
+    size = spec.passage_tokens if spec.question.strip() else 0
+    tokens, layout = P.split(prompt.docs, size)
+    if layout is not None:
+        docs = tuple(t.text for t in tokens)
     ms = (time.perf_counter() - t0) * 1000
-    return Prepared(spec.instruction, spec.question, docs, prompt.docs, text, budget, ms, in_scorer, count)
+    return Prepared(spec.instruction, spec.question, docs, tokens, text, budget, ms, in_scorer, count, layout)
 
 
 def unchanged(prep: Prepared, spec: CompressionSpec, method: str, reason: str, timings_ms: dict) -> Compression:
     """The prompt back as it came, marked skipped (`min_tokens`, `rate`, `deadline`): the one
     constructor of every skip path. Totals and each context's compressed_tokens are in the caller's
-    tokens (spec.count_with), like a compressed result's; `scorer_tokens` keeps the scorer's side."""
+    tokens (spec.count_with), like a compressed result's; `scorer_tokens` keeps the scorer's side.
+    Where a long context was cut into passages, `contexts` is per caller context unless the caller
+    asked for passages (spec.passage_results), as for a compressed result."""
     count = prep.count or (lambda _t: 0)
     contexts = [
-        ContextOutcome(i, True, doc, n, count(doc), None)
-        for i, (doc, n) in enumerate(zip(prep.docs, prep.context_tokens, strict=True))
+        ContextOutcome(i, True, doc, len(t.token_ids), count(doc), None)
+        for i, (doc, t) in enumerate(zip(prep.docs, prep.tokens, strict=True))
     ]
+    if prep.layout is not None:
+        for o, p in zip(contexts, prep.layout.passages, strict=True):
+            o.context, o.start, o.end = p.context, p.start, p.end
     if spec.return_labels:
         attach_labels(contexts, list(prep.docs), None)
+    if prep.layout is not None and not spec.passage_results:
+        contexts = per_context(prep.layout, contexts, count, skipped=True)
     return Compression(
         prep.text,
         prep.original_tokens,
@@ -100,6 +129,45 @@ def unchanged(prep: Prepared, spec: CompressionSpec, method: str, reason: str, t
         skipped_reason=reason,
         scorer_tokens=None if spec.count_with == SCORER else (prep.scorer_tokens, prep.scorer_tokens),
     )
+
+
+def per_context(
+    layout: P.Layout, passages: list[ContextOutcome], count: Callable[[str], int], skipped: bool = False
+) -> list[ContextOutcome]:
+    """Passage outcomes folded into one per caller context: its passages' kept texts joined back
+    (Layout.join), its best passage's rank among the contexts, its labels the passages' in order."""
+    kept = layout.join({o.index: o.text for o in passages if o.kept})
+    best: dict[int, ContextOutcome] = {}
+    for o in passages:
+        c = layout.passages[o.index].context
+        if c not in best or (o.rank is not None and (best[c].rank is None or o.rank < best[c].rank)):
+            best[c] = o
+    ranked = sorted((o.rank, c) for c, o in best.items() if o.rank is not None)
+    rank_of = {c: r for r, (_, c) in enumerate(ranked)}
+    by_context: dict[int, list[ContextOutcome]] = {}
+    for o in passages:
+        by_context.setdefault(layout.passages[o.index].context, []).append(o)
+    out = []
+    for c, text in enumerate(layout.contexts):
+        mine = by_context.get(c, [])
+        labels = None
+        if all(o.labels is not None for o in mine):
+            labels = [w for o in mine for w in o.labels]
+        kept_text = text if skipped else kept.get(c, "")
+        scores = [o.score for o in mine if o.score is not None]
+        out.append(
+            ContextOutcome(
+                c,
+                skipped or bool(kept_text),
+                kept_text,
+                layout.context_tokens[c],
+                count(kept_text) if kept_text else 0,
+                rank_of.get(c),
+                labels,
+                max(scores) if scores else None,
+            )
+        )
+    return out
 
 
 # -- coarse ---------------------------------------------------------------------------------------
@@ -125,7 +193,7 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
     order = ranking.order()
     lengths = [len(x) for x in ids]
-    forced = [*spec.force_context_ids, *(i for i, t in enumerate(prep.tokens) if t.pinned)]  # caller-protected text
+    forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
     local = dict(ranking.local_nll or {})
     segs = {i: prep.tokens[i].segmented() for i in chosen}
@@ -161,7 +229,10 @@ def rates(prep: Prepared, kept: Coarse, spec: CompressionSpec, cfg: MethodConfig
     tau = min(1.0, prep.budget.context_tokens / kept_len)
     by_rank = B.dynamic_rates(len(kept.chosen), tau, spec.dynamic_ratio if cfg.dynamic_ratio else 0.0)
     rate_of = dict(zip(kept.chosen, by_rank, strict=True))
-    order = tuple(B.reorder(list(kept.chosen), spec.reorder))
+    order = B.reorder(list(kept.chosen), spec.reorder)
+    if prep.layout is not None:  # a context's passages stay together and in the text's order
+        order = prep.layout.grouped(order)
+    order = tuple(order)
     return Rates(order, tuple(kept.segs[i] for i in order), tuple(rate_of[i] for i in order), tau)
 
 
@@ -270,7 +341,7 @@ def select(scorer, prep: Prepared, plan: Rates, scored: TokenScores, counts: Pro
 
     def measure(keeps: list[list[bool]]) -> tuple[tuple[str, list[str]], int]:
         texts = [join(d, k) for d, k in enumerate(keeps)]
-        prompt, n = _count_cut(counts, unit_counts, keeps, texts, prep)
+        prompt, n = _count_cut(counts, unit_counts, keeps, texts, prep, plan.order)
         return (prompt, texts), n
 
     keeps, (prompt, texts), n_tokens = select_units(
@@ -286,13 +357,16 @@ def scorer_count(scorer, prep: Prepared, plan: Rates, cut: Selection) -> int:
     counts = PromptCounts(scorer.count, joined_counts(scorer.tokenizer, SEPARATOR))
     texts = [cut.kept_texts.get(i, "") for i in plan.order]
     unit_counts = [kept_text_counter(s, counts.joined, counts.part) for s in plan.segs]
-    return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep)[1]
+    return _count_cut(counts, unit_counts, list(cut.keeps), texts, prep, plan.order)[1]
 
 
-def _count_cut(counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared):
-    """The prompt of a cut (each document's kept text) and its count; a kept text is counted from its
-    units' tokens where that is exact (tokenizing.kept_text_counter), else by `counts`."""
+def _count_cut(
+    counts: PromptCounts, unit_counts: list, keeps: list[list[bool]], texts: list[str], prep: Prepared, order
+):
+    """The prompt of a cut (each document's kept text, in output order `order`) and its count; a kept
+    text is counted from its units' tokens where that is exact (tokenizing.kept_text_counter), else by
+    `counts`."""
     for text, keep, counted in zip(texts, keeps, unit_counts, strict=True):
         if text and counted is not None and text not in counts.seen:
             counts.know(text, counted(keep))
-    return counts.prompt(prep.instruction, [t for t in texts if t], prep.question)
+    return counts.prompt(prep.instruction, prep.contexts_out(order, texts), prep.question)

@@ -274,11 +274,13 @@ def test_to_spec_copies_every_field():
         protected_spans=["p+", {"context": 1, "start": 0, "end": 1}],
         structure="keep",
         relevance="lexical",
+        passage_tokens=128,
+        passage_results=True,
     )
     assert req.to_spec(64) == CompressionSpec(
         ["a", "b"], "i", "q", 0.3, 9, "longllmlingua", "bm25", "sort", 0.1, False, True, [1], 1.5, 2, 64, 64,
         force_tokens=["f"], keep_digits=True, protected_spans=["p+", (1, 0, 1)], structure="keep",
-        relevance="lexical",
+        relevance="lexical", passage_tokens=128, passage_results=True,
     )  # fmt: skip
     assert CompressRequest(context=['{"k": "v"}'], format="json").to_spec(64).format == "json"
     assert CompressRequest(context="x", min_tokens=3).to_spec(64).min_tokens == 3

@@ -197,6 +197,17 @@ class CompressRequest(BaseModel):
         "(few-shot demonstrations end with their answer, the most predictable line); 0: off.",
     )
     window_tokens: int = Field(200, ge=16, le=4096, description="Window of iterative token-level compression.")
+    passage_tokens: int = Field(
+        200,
+        ge=0,
+        le=4096,
+        description="With a `question`: a context longer than twice this many tokens is cut into passages of "
+        "about this size, ranked like documents; the kept text keeps its original order and layout. 0: never "
+        "cut; else 64 to 4096.",
+    )
+    passage_results: bool = Field(
+        False, description="`contexts` holds one entry per passage instead of one per context."
+    )
     min_tokens: int | None = Field(
         None, ge=0, description="Prompts shorter than this are returned unchanged (`skipped`). Default: setting."
     )
@@ -293,6 +304,9 @@ class ContextResult(BaseModel):
         description="With `return_labels`: the original document as spans whose texts concatenate back to it "
         "exactly; a document dropped whole is one span.",
     )
+    context: int | None = Field(None, description="With `passage_results`: the context a passage was cut from.")
+    start: int | None = Field(None, description="With `passage_results`: the passage's first character there.")
+    end: int | None = Field(None, description="With `passage_results`: one past its last character.")
 
 
 class CompressResponse(Answer):
