@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ranking.bm25 import bm25_scores
+from .ranking.bm25 import bm25_scores, terms
 from .ranking.embedding import retrieve
 from .scorer import Meter
 from .units import Segmented
@@ -55,3 +55,65 @@ def sentence_scores(
         out.append(scores[at : at + len(doc)])
         at += len(doc)
     return out
+
+
+# -- answer-aware terms ----------------------------------------------------------------------------
+def shared_with_question(seg: Segmented, question: str) -> np.ndarray:
+    """Per unit: every word of it is already in the question. The reader has those words; the answer
+    beside them is what it lacks ("The secret ingredient in ... chili is" vs "dark cocoa")."""
+    asked = set(terms(question))
+    out = np.zeros(len(seg), dtype=bool)
+    if not asked:
+        return out
+    for i in range(len(seg)):
+        words = terms(seg.unit_text(i))
+        out[i] = bool(words) and all(w in asked for w in words)
+    return out
+
+
+def _z(x: np.ndarray, floor: float) -> np.ndarray:
+    """z-scores, the spread floored so near-flat scores stay near zero instead of blowing up."""
+    return (x - x.mean()) / max(float(x.std()), floor) if len(x) else x
+
+
+# Cosine spread (all-MiniLM-L6-v2) under which the retriever is called unsure: its z-scores shrink
+# and BM25 decides (a generic question such as "What approach does this paper propose?" scores
+# every sentence of a paper alike).
+RETRIEVER_FLAT = 0.05
+
+
+def fused_sentence_scores(
+    scorer, segs: list[Segmented], sentences: list[list[int]], question: str, meter: Meter
+) -> list[np.ndarray]:
+    """Per document, one question-conditioned score per sentence, comparable across documents: BM25
+    over all the sentences together plus the retriever's cosine (when installed), each z-scored."""
+    texts = [sentence_texts(s, st) for s, st in zip(segs, sentences, strict=True)]
+    flat = [t for doc in texts for t in doc]
+    if not flat:
+        return [np.zeros(0) for _ in segs]
+    fused = _z(np.asarray(bm25_scores(flat, question), dtype=np.float64), 1e-9)
+    if scorer.retriever is not None:
+        job = meter.timed(lambda: scorer.retriever.scores(flat, question))
+        cos = np.asarray(scorer.serial(job, sum(len(s.token_ids) for s in segs)), dtype=np.float64)
+        fused = fused + _z(cos, RETRIEVER_FLAT)
+    out, at = [], 0
+    for doc in texts:
+        out.append(fused[at : at + len(doc)])
+        at += len(doc)
+    return out
+
+
+def choose_sentences(scores: list[np.ndarray], sizes: list[np.ndarray], want: float) -> list[np.ndarray]:
+    """Sentences taken best first across documents until `want` tokens are held (the one crossing it
+    too); per document, which of its sentences are taken."""
+    flat = sorted(
+        ((float(s), d, j) for d, doc in enumerate(scores) for j, s in enumerate(doc)), key=lambda x: (-x[0], x[1], x[2])
+    )
+    taken = [np.zeros(len(doc), dtype=bool) for doc in scores]
+    held = 0
+    for _, d, j in flat:
+        if held >= want:
+            break
+        taken[d][j] = True
+        held += int(sizes[d][j])
+    return taken

@@ -55,14 +55,18 @@ def importance(
     sentence_of: list[int] | None = None,
     upto: int | None = None,
     sentence_relevance: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
 ) -> list[float]:
     """Per-unit importance: the unit's surprise given the (compressed) prefix, plus the
     question-relevance of its sentence, z-scored within the document: the sentence's mean
     contrastive gain NLL(x | prefix) - NLL(x | question, prefix) when a question-free stream exists,
     else `sentence_relevance` (one score per sentence, relevance.py) when given. Whole sentences that
     the question explains rise together, so the answer's sentence survives with its context. `upto`
-    limits the contrastive statistics to units already scored."""
+    limits the contrastive statistics to units already scored. `bias`: a per-unit term added last
+    (answer-aware: question words down, the chosen sentences up; stages.token_scores)."""
     surprise = unit_peaks(seg, cond_nll)
+    if bias is not None:
+        surprise = surprise + bias
     if sentence_of is None or relevance_weight == 0:
         return surprise.tolist()
     sent = np.asarray(sentence_of, dtype=np.int64)
@@ -193,8 +197,8 @@ class _Doc:
     and what its keep decisions read, computed once (unit spans and costs, forced units, the
     sentence relevance term when it does not change as the stream goes)."""
 
-    def __init__(self, seg: Segmented, rate: float, local, weight: float, sentence_of, relevance) -> None:
-        self.seg, self.rate, self.local, self.weight = seg, rate, local, weight
+    def __init__(self, seg: Segmented, rate: float, local, weight: float, sentence_of, relevance, bias=None) -> None:
+        self.seg, self.rate, self.local, self.weight, self.bias = seg, rate, local, weight, bias
         self.a, self.b = _spans(seg)
         self.costs = (self.b - self.a).tolist()
         self.forced = seg.forced if seg.forced_mask() else None
@@ -208,6 +212,8 @@ class _Doc:
     def scores(self, u0: int, u1: int) -> list[float]:
         """importance(seg, cond, ..., upto=u1)[u0:u1], computed for these units only."""
         surprise = _peaks(self.a[u0:u1], self.b[u0:u1], self.cond)
+        if self.bias is not None:
+            surprise = surprise + self.bias[u0:u1]
         if self.sent is None:
             return surprise.tolist()
         if self.local is None:
@@ -242,6 +248,7 @@ def iterative_nll(
     relevance: list[np.ndarray] | None = None,
     meter: Meter | None = None,
     should_stop: Callable[[], None] | None = None,
+    bias: list[np.ndarray] | None = None,
 ) -> list[torch.Tensor]:
     """Per-token NLL of each document (in output order), each window conditioned on the compressed
     prefix. Returns the conditional NLLs; the keep decisions only steer the conditioning."""
@@ -255,6 +262,7 @@ def iterative_nll(
             relevance_weight,
             sentences[d] if sentences else None,
             relevance[d] if relevance else None,
+            bias[d] if bias else None,
         )
         for d, seg in enumerate(segs)
     ]

@@ -107,7 +107,7 @@ def run(
         checkpoint()
         kept = S.filter_sentences(scorer, prep, kept, meter)
         clock.lap("sentence_filter")
-    plan = S.rates(prep, kept, spec, cfg)
+    plan = S.focus(scorer, prep, S.rates(prep, kept, spec, cfg), spec, cfg, meter)
     scored = S.token_scores(scorer, prep, kept, plan, spec, cfg, meter, checkpoint)
     clock.lap("token_level")
     cut = S.select(scorer, prep, plan, scored, counts)

@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .. import budget as B
 from .. import passages as P
 from .. import relevance as R
 from ..labels import attach_labels
-from ..ranking import rank
+from ..ranking import bm25_scores, rank
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
@@ -33,6 +34,26 @@ class MethodConfig:
     question_aware_tokens: bool  # contrastive perplexity, question as the stream's prefix
     dynamic_ratio: bool
     relevance_weight: float = 4.0  # sentence question-relevance vs token surprise (tokens.importance)
+    # Answer-aware token level (issue 21): nats taken off a unit whose words are all in the question
+    # (the reader has them), so the answer beside them is kept first.
+    shared_word_penalty: float = 0.0
+    # Question-aware selection at extreme rates: when the context keep rate is at most focus_below
+    # (0: never), the coarse cut keeps focus_pool x the budget, the sentences that answer the question
+    # best (relevance.fused_sentence_scores) are chosen up to focus_keep x the budget, and the token
+    # level prunes inside them only.
+    focus_below: float = 0.0
+    focus_pool: float = 4.0
+    focus_keep: float = 1.5
+    # At a context keep rate of at most this (0: never), each kept document's last sentence is kept
+    # first, as keep_last_sentences=1 does: a few-shot demonstration ends in its answer ("The answer
+    # is 18"), the one line a 20x cut must not take from it.
+    last_sentence_below: float = 0.0
+    # hybrid with the retriever: the document BM25 ranks first is kept too when the retriever's cut
+    # missed it (stages._with_lexical_best).
+    lexical_guard: bool = False
+
+
+FOCUS_BONUS = 1e3  # added to the chosen sentences' units: they outrank every other unit of a document
 
 
 # -- prepare --------------------------------------------------------------------------------------
@@ -188,16 +209,40 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     """Coarse-grained compression: rank documents, keep the best up to the (slackened) budget."""
     if len(prep.docs) <= 1:
         return Coarse((0,), None, {}, {i: t.segmented() for i, t in enumerate(prep.tokens)})
+    widen = max(1.0, cfg.focus_pool) if focusing(prep, cfg) else 1.0  # candidates for the sentence choice
     checkpoint()
     ids = [t.token_ids for t in prep.tokens]
     ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
     order = ranking.order()
     lengths = [len(x) for x in ids]
     forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
-    chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack, forced)
+    chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack * widen, forced)
+    if cfg.lexical_guard and (spec.ranker or cfg.default_ranker) == "hybrid" and scorer.retriever is not None:
+        chosen = _with_lexical_best(chosen, list(prep.docs), prep.question)
     local = dict(ranking.local_nll or {})
     segs = {i: prep.tokens[i].segmented() for i in chosen}
     return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, segs, ranking.scores)
+
+
+def _with_lexical_best(chosen: list[int], docs: list[str], question: str) -> list[int]:
+    """`chosen` and, last, the document BM25 ranks first when the retriever's cut missed it: the
+    retriever reads a passage's first 256 tokens only, so a needle in a long passage's tail is
+    invisible to it (2 of 12 development needle prompts at rate 0.1, docs/benchmarks.md)."""
+    scores = bm25_scores(docs, question)
+    best = max(range(len(docs)), key=lambda i: (scores[i], -i))
+    return chosen if best in chosen or scores[best] <= 0 else [*chosen, best]
+
+
+def _context_rate(prep: Prepared) -> float:
+    """The share of the documents' tokens the budget leaves them."""
+    return prep.budget.context_tokens / max(sum(prep.context_tokens), 1)
+
+
+def focusing(prep: Prepared, cfg: MethodConfig) -> bool:
+    """Whether the context keep rate is extreme enough to choose sentences first (MethodConfig.focus_below)."""
+    if cfg.focus_below <= 0 or not cfg.question_aware_tokens or not prep.question.strip():
+        return False
+    return _context_rate(prep) <= cfg.focus_below
 
 
 def question_relevance(spec: CompressionSpec, cfg: MethodConfig, question: str) -> bool:
@@ -221,6 +266,7 @@ class Rates:
     segs: tuple[Segmented, ...]
     rates: tuple[float, ...]
     tau: float
+    focus: tuple[np.ndarray, ...] | None = None  # per document, its units in the chosen sentences (focus)
 
 
 def rates(prep: Prepared, kept: Coarse, spec: CompressionSpec, cfg: MethodConfig) -> Rates:
@@ -234,6 +280,39 @@ def rates(prep: Prepared, kept: Coarse, spec: CompressionSpec, cfg: MethodConfig
         order = prep.layout.grouped(order)
     order = tuple(order)
     return Rates(order, tuple(kept.segs[i] for i in order), tuple(rate_of[i] for i in order), tau)
+
+
+def focus(scorer, prep: Prepared, plan: Rates, spec: CompressionSpec, cfg: MethodConfig, meter: Meter) -> Rates:
+    """At extreme rates, the sentences that answer the question first: chosen across the kept documents
+    by their fused question scores, each document's keep rate set to its share of them, documents
+    without one dropped (a document the caller forced or protected keeps its rate)."""
+    if not focusing(prep, cfg) or plan.tau >= 1.0:
+        return plan
+    segs = list(plan.segs)
+    sentences = [np.asarray(sentence_of_units(s), dtype=np.int64) for s in segs]
+    scores = R.fused_sentence_scores(scorer, segs, [st.tolist() for st in sentences], prep.question, meter)
+    costs = [np.asarray([b - a for a, b in s.unit_tokens], dtype=np.float64) for s in segs]
+    sizes = [np.bincount(st, weights=c, minlength=len(sc)) for st, c, sc in zip(sentences, costs, scores, strict=True)]
+    budget = prep.budget.context_tokens
+    taken = R.choose_sentences(scores, sizes, cfg.focus_keep * budget)
+    units = [t[st] if len(st) else np.zeros(0, dtype=bool) for t, st in zip(taken, sentences, strict=True)]
+    held = [float(c[u].sum()) for c, u in zip(costs, units, strict=True)]
+    share = budget / max(sum(held), 1.0)
+    forced = {*spec.force_context_ids, *(i for i, t in enumerate(prep.tokens) if t.pinned)}
+    pinned = [plan.order[k] in forced or s.forced_mask() is not None for k, s in enumerate(segs)]
+    keep = [k for k in range(len(segs)) if held[k] > 0 or pinned[k]]
+    rates = [
+        max(min(1.0, held[k] * share / max(len(segs[k].token_ids), 1)), plan.rates[k] if pinned[k] else 0.0)
+        for k in keep
+    ]
+    kept_len = sum(len(segs[k].token_ids) for k in keep) or 1
+    return Rates(
+        tuple(plan.order[k] for k in keep),
+        tuple(segs[k] for k in keep),
+        tuple(rates),
+        min(1.0, budget / kept_len),
+        tuple(units[k] for k in keep),
+    )
 
 
 # -- token scores ---------------------------------------------------------------------------------
@@ -262,7 +341,10 @@ def token_scores(
         free = all(i in known for i in plan.order)
         source = R.resolve(spec.relevance, free, scorer.retriever is not None)
     local = relevance = None
-    sentences = [sentence_of_units(s) for s in plan.segs] if source or spec.keep_last_sentences else None
+    last = spec.keep_last_sentences
+    if not last and plan.focus is None and 0 < _context_rate(prep) <= cfg.last_sentence_below:
+        last = 1
+    sentences = [sentence_of_units(s) for s in plan.segs] if source or last else None
     if source == "contrastive":  # the question-free stream: from the ranker, else one more LM pass
         missing = [i for i in plan.order if i not in known]
         if missing:
@@ -272,6 +354,12 @@ def token_scores(
     elif source and plan.tau < 1.0:
         checkpoint()
         relevance = R.sentence_scores(scorer, list(plan.segs), sentences, question, source, meter)
+    bias = None
+    if cfg.shared_word_penalty and question_relevance(spec, cfg, question) and plan.tau < 1.0:
+        bias = [-cfg.shared_word_penalty * R.shared_with_question(s, question) for s in plan.segs]
+    if plan.focus is not None:
+        chosen = [FOCUS_BONUS * f for f in plan.focus]
+        bias = chosen if bias is None else [b + c for b, c in zip(bias, chosen, strict=True)]
     prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
     prefix_ids = scorer.encode(prefix + SEPARATOR) if prefix else []
     if plan.tau < 1.0:
@@ -287,6 +375,7 @@ def token_scores(
             meter=meter,
             should_stop=checkpoint,
             relevance=relevance,
+            bias=bias,
         )
         scores = [
             importance(
@@ -296,13 +385,14 @@ def token_scores(
                 cfg.relevance_weight,
                 sentences[k] if sentences else None,
                 sentence_relevance=relevance[k] if relevance else None,
+                bias=bias[k] if bias else None,
             )
             for k, (s, c) in enumerate(zip(plan.segs, cond, strict=True))
         ]
     else:
         scores = [[0.0] * len(s) for s in plan.segs]
-    if spec.keep_last_sentences > 0:
-        scores = [keep_last_first(st, sc, spec.keep_last_sentences) for st, sc in zip(sentences, scores, strict=True)]
+    if last > 0:
+        scores = [keep_last_first(st, sc, last) for st, sc in zip(sentences, scores, strict=True)]
     return TokenScores(tuple(scores))
 
 

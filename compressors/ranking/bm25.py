@@ -14,6 +14,11 @@ import numpy as np
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def terms(text: str) -> list[str]:
+    """Lower-cased word tokens, as BM25 matches them."""
+    return _terms(text)
+
+
 def _terms(text: str) -> list[str]:
     if text.isascii():  # lowering first moves no word boundary in ASCII: one pass instead of one per word
         return _WORD.findall(text.lower())
