@@ -39,10 +39,10 @@ def load_rows(path: Path, lengths: list[int], limit: int | None) -> list[dict]:
 
 
 def needle_prompt(row: dict, tokens: int, count) -> tuple[str, str]:
-    """About `tokens` tokens of `row`'s essays with its needle at the middle, and the question."""
+    """Up to `tokens` tokens of `row`'s essays (whole copies) with its needle at the middle, and the question."""
     hay = row["text"].replace(row["needle"], "")
     per_copy = count(hay)
-    text = "\n\n".join([hay] * max(1, round(tokens / per_copy)))
+    text = "\n\n".join([hay] * max(1, tokens // per_copy))
     middle = text.find(". ", len(text) // 2) + 2
     return text[:middle] + row["needle"] + " " + text[middle:], row["question"]
 

