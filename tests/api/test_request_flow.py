@@ -95,15 +95,17 @@ def test_after_a_504_the_work_stops_and_the_next_request_is_not_delayed(flow, fl
     assert_error(r, 504, "timeout")
     answered = time.monotonic()
     poll(lambda: flow.value("terse_requests_in_flight") == 0, timeout=2)  # its slot: once the work stopped
+    freed_s = time.monotonic() - answered
     while time.monotonic() < answered + 2:
         time.sleep(0.05)
     before = cpu_seconds(flow.pid)
     time.sleep(0.5)
-    assert cpu_seconds(flow.pid) - before < 0.1  # idle: under 20% of a core, 2 s after the 504
+    busy = cpu_seconds(flow.pid) - before
+    assert busy < 0.1, (busy, freed_s)  # idle: under 20% of a core, 2 s after the 504
     t0 = time.monotonic()
     small = flow_client.post("/v1/compress", json={"context": docs(3, n=2), "rate": 0.5})
     assert small.status_code == 200, small.text
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 1.0, (time.monotonic() - t0, freed_s, busy)
 
 
 def test_a_slot_is_held_until_the_work_stops_and_readyz_reports_a_stuck_worker(flow, flow_client):
