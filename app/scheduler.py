@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compressors import Cancelled, Meter, Scorer, runtime
+from compressors.cancellation import stopping_when
 from compressors.ranking.embedding import Retriever
 from compressors.scorer import TokenStream
 
@@ -346,7 +347,8 @@ class Scheduler:
         job.ticket.queue_s += start - job.enqueued
         try:
             self._before_job()
-            result = job.call()
+            with stopping_when(job.ticket.should_stop):  # the retriever stops between its batches
+                result = job.call()
         except Exception as e:
             runtime.recover_from(e)
             self._finish([job], start, job.tokens, error=e)

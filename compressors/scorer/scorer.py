@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cancellation import check_stop, stopping_when
 from ..errors import Cancelled
 from ..packing import length_batches
 from ..tokenizing import encode_ids
@@ -81,6 +82,11 @@ class CausalLMScorer(Scorer):
         self._head_buffers: tuple[torch.Tensor, torch.Tensor | None] | None = None
         params = inspect.signature(self._base.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        # A cancelled job stops between decoder layers (one layer of one pass), not after its batch.
+        layers = getattr(self._base, "layers", None)
+        if isinstance(layers, torch.nn.ModuleList):
+            for layer in layers:
+                layer.register_forward_pre_hook(lambda _module, _args: check_stop())
 
     # -- tokenizer helpers -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -189,7 +195,8 @@ class CausalLMScorer(Scorer):
     def _forward(self, ids, mask, meter, real_tokens, past=None) -> torch.Tensor:
         if meter is not None and meter.should_stop is not None and meter.should_stop():
             raise Cancelled()  # between batches: a long nll stops after the batch it is on
-        with self._lock:
+        stop = meter.should_stop if meter is not None else None
+        with self._lock, stopping_when(stop):
             out = self._base(
                 input_ids=ids.to(self.device),
                 attention_mask=mask.to(self.device),
