@@ -189,13 +189,14 @@ CASES = {
         LINEAR,
         "/v1/compress",
         {
-            "context": words(200) + " <terse:keep>k</terse:keep>" * 60_000,
-            "protected_spans": [{"context": 0, "start": i, "end": i + 1} for i in range(0, 1000, 20)],
+            # to_spec maps every range through every marker, on the event loop (issue 22: 160k x 50, 2.4 s)
+            "context": words(200) + "<terse:keep></terse:keep>" * 70_000,
+            "protected_spans": [{"context": 0, "start": i, "end": i + 1} for i in range(0, 1000, 2)],
             "rate": 0.5,
         },
     ),
-    "documents_times_ranges": (
-        LINEAR,
+    "documents_times_ranges": (  # passes on main at this size (504 and idle): a guard
+        None,
         "/v1/compress",
         {
             "context": ["a b c d"] * 4_000,
@@ -205,8 +206,8 @@ CASES = {
         },
     ),
     # 7. caller regexes: 0.25 s per pattern per document, no total
-    "sixteen_patterns_many_documents": (
-        LINEAR,
+    "sixteen_patterns_many_documents": (  # passes on main at this size (regex finds it fast): a guard
+        None,
         "/v1/compress",
         {"context": ["a" * 24 + "!"] * 500, "protected_spans": [f"(a+)+{i}$" for i in range(16)], "rate": 0.5},
     ),
@@ -243,8 +244,8 @@ CASES = {
         LIFECYCLE,
         "/beta/litellm_basic_guardrail_api",
         {
-            "texts": [words(3_000)],
-            "structured_messages": [{"role": "user", "content": "x"}],
+            "texts": [words(3_000)] * 8,  # enough work that it outlives the answer on the tiny model
+            "structured_messages": [{"role": "user", "content": "x"}] * 8,
             "additional_provider_specific_params": {"deadline_ms": 1, "rate": 0.3},
         },
     ),
