@@ -9,7 +9,7 @@ sentence kept), `token` (the sentence kept, the answer cut inside it).
     python -m bench.ood_eval --sets niah --rates 0.1 --extra '{"relevance": "lexical"}'
 
 Development halves only: the needles and aclsum files in ../shared/data are the dev halves; NQ-20 uses
-bench/nq20.py's `dev` split (questions 0..999 of the oracle file).
+bench/datasets.py's NQ-20 `dev` split (questions 0..999 of the oracle file).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import nq20
-from bench.gsm8k import answer_kept, final_answer, load_demonstrations
+from bench import datasets
+from bench.datasets import answer_kept, final_answer, load_demonstrations
 from bench.metrics import answer_retained
 
 # ../shared/data from the main checkout; a worktree under /work/wt reads the same folder
@@ -67,10 +67,10 @@ def nq_jobs(n: int, positions: list[int]) -> list[dict]:
             "id": r.id,
             "context": r.documents,
             "instruction": r.instruction,
-            "question": r.question_text,
-            "answers": r.answers,
+            "question": r.question,
+            "answers": r.meta["answers"],
         }
-        for r in nq20.build("dev", n, positions, data=DATA / "nq-open-oracle.dev.jsonl.gz")
+        for r in datasets.nq20("dev", n, positions, data=DATA / "nq-open-oracle.dev.jsonl.gz")
     ]
 
 

@@ -9,8 +9,8 @@ every request:
 - after the answer, the server process (all its threads, from /proc/<pid>/stat) falls below 20% of
   a core within 2 s: an answered request leaves no work behind.
 
-Cases that need another branch of issue 22 to pass are marked xfail with the branch named; remove
-the mark when it is merged. A server left busy by a failed case is replaced before the next one.
+Each case names the part of issue 22 that fixed it (LINEAR: linear-time input handling; LIFECYCLE:
+the request lifecycle and cancellation). A server left busy by a failed case is replaced before the next one.
 The `slow` variant repeats the heaviest shapes at larger sizes."""
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ IDLE_WITHIN_S = 2.0
 ALLOWED = {200, 413, 422, 429, 504}
 START_TIMEOUT_S = 300
 TICKS = os.sysconf("SC_CLK_TCK")
-LINEAR = pytest.mark.xfail(reason="needs branch linear", strict=False)
-LIFECYCLE = pytest.mark.xfail(reason="needs branch lifecycle", strict=False)
+LINEAR = LIFECYCLE = None  # the shapes each branch of issue 22 fixed (their xfail marks went with the merge)
 
 
 # -- the server and what is measured of it ----------------------------------------------------------
@@ -294,7 +293,6 @@ def test_count_with_a_path_is_the_one_opaque_422(hostile):
     check(named, {200})
 
 
-@LIFECYCLE
 def test_misaligned_guardrail_roles_never_compress_a_system_prompt(hostile):
     system = "You are a careful assistant. " + words(400)
     body = {
