@@ -109,6 +109,16 @@ bench-labels: setup
 hostile: setup
 	$(PY) -m bench.hostile $(BENCH_HOSTILE_ARGS)
 
+# Away from home (issue 21), in process on the embedded model (fp32 by default: bf16 is emulated on CPUs
+# without AVX-512): the out-of-domain development sets, where each answer was lost (coarse, sentence, token).
+.PHONY: bench-ood bench-long-texts
+bench-ood: setup
+	$(BENCH) bench.ood_eval $(BENCH_ARGS)
+
+# Long single texts (issue 21): the needle prompts as one string and as passages; --long N for 128k.
+bench-long-texts: setup
+	$(BENCH) bench.long_texts --data ../shared/data/ood-niah-dev.jsonl.gz $(BENCH_ARGS)
+
 # Byte-identical outputs: 8 NQ-20 prompts on the embedded model, serial vs concurrency 8.
 bench-invariance: setup
 	$(BENCH) bench.invariance $(BENCH_ARGS)
