@@ -22,11 +22,9 @@ import random
 import re
 from collections.abc import Callable, Sequence
 
+from compressors.tokenizing import assemble  # the prompt laid out as terse lays it out
+
 _NONSPACE = re.compile(r"\S+")
-
-
-def assemble(instruction: str, documents: Sequence[str], question: str) -> str:
-    return "\n\n".join([p for p in (instruction, *documents, question) if p])
 
 
 def count_tokens(tokenizer, text: str) -> int:

@@ -30,6 +30,8 @@ from functools import cached_property
 from itertools import cycle
 from pathlib import Path
 
+from compressors.tokenizing import SEPARATOR
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 KINDS = ("rag5", "rag20", "gsm8k", "chat")
@@ -37,7 +39,6 @@ CHAT_INSTRUCTION = "You are a helpful assistant. Continue the conversation: answ
 # The default mix: RAG at the three sizes, the GSM8K CoT prompt, short chats.
 DEFAULT_MIX = "rag5@512:2,rag20@2k:3,rag5@2k:1,rag20@8k:1,gsm8k@2k:1,gsm8k@8k:1,chat@300:2"
 SOAK_MIX = "chat@300,rag5@300"  # ~300-token requests: `make soak` and bench/memory.py
-SEPARATOR = "\n\n"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import torch
 
 from compressors import TooManyTokens, structure
 from compressors.chat import split_question
+from compressors.cjk import CJK
 from compressors.pipelines import prepare
 from compressors.protection import (
     MATCH_BUDGET_S,
@@ -171,7 +172,7 @@ OLD_INLINE_CODE = re.compile(r"(`+)[^`\n](?:.*?[^`\n])??\1(?!`)")
 OLD_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 OLD_SEPARATOR = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 OLD_URL = re.compile(rf"\b(?:[a-z][a-z0-9+.-]*://|www\.)[^{structure._NOT_URL}]+", re.I)
-_CJK = re.compile(r"[\u2e80-\u2fff\u3001-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]")
+_CJK = CJK  # the class the old loops used is the one compressors/cjk.py defines
 
 
 def old_word_edges(text: str, a: int, b: int) -> tuple[int, int]:
