@@ -3,7 +3,7 @@ as the service runs it (spec, prepare, then compress or the 413), on adversarial
 and 1 MB. Linear time grows ~10x per step; quadratic ~100x.
 
     python -m bench.hostile                  # make hostile
-    python -m bench.hostile --cap 5 --sizes 10000 100000
+    python -m bench.hostile --cap 5 --sizes 10000 100000 --rows stage
 
 Each measurement runs in a forked child and is stopped after --cap seconds (then larger sizes of that
 case are skipped). The whole request uses the tiny random Llama of tests/tiny_models.py, fp32 on the CPU,
@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--cap", type=float, default=10.0, help="seconds before a measurement is stopped")
     ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap.add_argument("--rows", nargs="+", choices=("stage", "request"), default=["stage", "request"])
     args = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     model = Path(tempfile.gettempdir()) / "terse-hostile-tiny-llama"
@@ -144,7 +145,7 @@ def main() -> None:
     print(f"| case | stage | {head} | growth per 10x |")
     print("|---|---|" + "---|" * len(args.sizes) + "---|")
     for case in args.cases:
-        for what in ("stage", "request"):
+        for what in args.rows:
             cells, times = [], []
             for n in args.sizes:
                 if times and times[-1] is None:

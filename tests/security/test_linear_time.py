@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from compressors import TooManyTokens, structure
-from compressors.chat import split_question
+from compressors.chat import message_spec, split_question
 from compressors.cjk import CJK
 from compressors.pipelines import prepare
 from compressors.protection import (
@@ -152,6 +152,13 @@ def test_patterns_share_one_deadline_per_request():
             regions(doc, spec.protection(i))
     assert e.value.field == "protected_spans"
     assert time.perf_counter() - t0 < MATCH_BUDGET_S + 1.5
+
+
+def test_a_chats_messages_share_one_match_clock():
+    template = CompressionSpec(context=[], protected_spans=["a"])
+    spec = message_spec(["a b", "c"], "", 0.5, template, count=len)
+    assert spec.match_clock is template.match_clock and spec.protection(1).clock is template.match_clock
+    assert CompressionSpec(context=["a"]).match_clock is not template.match_clock
 
 
 def test_prepare_stops_at_the_token_limit_before_protection(tiny_llama):
