@@ -80,19 +80,23 @@ def _z(x: np.ndarray, floor: float) -> np.ndarray:
 # and BM25 decides (a generic question such as "What approach does this paper propose?" scores
 # every sentence of a paper alike).
 RETRIEVER_FLAT = 0.05
+# Beyond this many candidate sentences (one long text the coarse stage cannot cut) BM25 alone judges
+# them: the retriever's cost grows with every sentence, BM25's barely.
+MAX_RETRIEVED_SENTENCES = 512
 
 
 def fused_sentence_scores(
     scorer, segs: list[Segmented], sentences: list[list[int]], question: str, meter: Meter
 ) -> list[np.ndarray]:
     """Per document, one question-conditioned score per sentence, comparable across documents: BM25
-    over all the sentences together plus the retriever's cosine (when installed), each z-scored."""
+    over all the sentences together plus the retriever's cosine (when installed and at most
+    MAX_RETRIEVED_SENTENCES), each z-scored."""
     texts = [sentence_texts(s, st) for s, st in zip(segs, sentences, strict=True)]
     flat = [t for doc in texts for t in doc]
     if not flat:
         return [np.zeros(0) for _ in segs]
     fused = _z(np.asarray(bm25_scores(flat, question), dtype=np.float64), 1e-9)
-    if scorer.retriever is not None:
+    if scorer.retriever is not None and len(flat) <= MAX_RETRIEVED_SENTENCES:
         job = meter.timed(lambda: scorer.retriever.scores(flat, question))
         cos = np.asarray(scorer.serial(job, sum(len(s.token_ids) for s in segs)), dtype=np.float64)
         fused = fused + _z(cos, RETRIEVER_FLAT)
