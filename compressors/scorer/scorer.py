@@ -26,6 +26,9 @@ from .loading import LoadedModel
 from .protocol import Meter, Retriever, Scorer, ScorerInfo, TokenStream
 
 T = TypeVar("T")
+# The most tokens one stream step feeds: its mask is (step x cached positions), so an unbounded step
+# (one caller "word" of 100k tokens) would ask for tens of GB; steps are at most 512 tokens otherwise.
+MAX_FEED_TOKENS = 2048
 
 
 _INSTALLED = object()  # the default retriever: the installed one for the scorer's device, if any
@@ -295,6 +298,9 @@ class Stream(TokenStream):
         ids = list(ids)
         if not ids:
             return torch.empty(0)
+        piece = min(self.s.max_positions // 2, MAX_FEED_TOKENS)
+        if len(ids) > piece:  # one long unit (a 100k-token "word") is fed in pieces: bounded masks, windows
+            return torch.cat([self.extend(ids[i : i + piece]) for i in range(0, len(ids), piece)])
         if self._pending is not None:
             if len(self._pending) + len(ids) <= self.s.max_positions:
                 return self._feed_pending(ids)

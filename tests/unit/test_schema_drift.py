@@ -36,6 +36,9 @@ def test_context_outcome_mirrors_context_result():
         rank=1,
         labels=[WordLabel("kept", True, 2.0), WordLabel(" text", True, None), WordLabel(" gone", False, 0.1)],
         score=0.75,
+        context=0,
+        start=120,
+        end=480,
     )
     assert all(getattr(outcome, f.name) != f.default for f in dataclasses.fields(ContextOutcome))  # none defaulted
     assert ContextResult(**dataclasses.asdict(outcome)).model_dump() == dataclasses.asdict(outcome)
