@@ -52,7 +52,18 @@ def _load(device: str = "cpu"):
     path = model_dir()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True, trust_remote_code=False)
-    return tok, model.to(device=device, dtype=torch.bfloat16).eval()
+    return tok, _stoppable(model.to(device=device, dtype=torch.bfloat16).eval())
+
+
+def _stoppable(model):
+    """A cancelled job stops between the encoder's layers (cancellation.py): one batch of 8,192
+    positions takes seconds on a CPU without fast bf16, too long to wait for after a 504."""
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if isinstance(layers, torch.nn.ModuleList) and not getattr(model, "_terse_stoppable", False):
+        for layer in layers:
+            layer.register_forward_pre_hook(lambda _module, _args: check_stop())
+        model._terse_stoppable = True
+    return model
 
 
 class Retriever:
@@ -61,7 +72,7 @@ class Retriever:
 
     def __init__(self, device: str = "cpu", *, tokenizer=None, model=None) -> None:
         self.device = str(device)
-        self._parts = (tokenizer, model) if model is not None else None
+        self._parts = (tokenizer, _stoppable(model)) if model is not None else None
 
     def scores(self, documents: list[str], question: str) -> list[float]:
         if self._parts is None:

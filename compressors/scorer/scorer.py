@@ -129,6 +129,10 @@ class CausalLMScorer(Scorer):
         """NLL of every token of every sequence (a start token is put in front, so the first token is
         scored too). With `score_from`, row i returns only tokens score_from[i]:, which saves the
         output head for positions nobody needs. Results are float32 on the CPU."""
+        with stopping_when(meter.should_stop if meter is not None else None):  # layers and head chunks poll it
+            return self._nll(sequences, score_from, meter)
+
+    def _nll(self, sequences, score_from, meter) -> list[torch.Tensor]:
         starts = list(score_from) if score_from is not None else [0] * len(sequences)
         out: list[torch.Tensor | None] = [None] * len(sequences)
         window = self.max_positions
@@ -223,6 +227,7 @@ class CausalLMScorer(Scorer):
         res = []
         targets = targets.to(hidden.device)
         for lo in range(0, hidden.shape[0], self.head_chunk_tokens):
+            check_stop()
             logits = self._head(hidden[lo : lo + self.head_chunk_tokens]).float()
             if self._softcap:
                 logits = torch.tanh(logits / self._softcap) * self._softcap
@@ -241,6 +246,7 @@ class CausalLMScorer(Scorer):
         logits_buf, fp32_buf = self._head_buffers
         out = torch.empty(hidden.shape[0])
         for lo in range(0, hidden.shape[0], chunk):
+            check_stop()
             h = hidden[lo : lo + chunk]
             n = h.shape[0]
             logits = torch.mm(h, weight.t(), out=logits_buf[:n])
@@ -325,6 +331,10 @@ class Stream(TokenStream):
 
     @torch.inference_mode()
     def _feed(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None = None) -> torch.Tensor:
+        with stopping_when(self.meter.should_stop if self.meter is not None else None):
+            return self._feed_step(ids, first_is_start=first_is_start, logical=logical)
+
+    def _feed_step(self, ids: list[int], *, first_is_start: bool, logical: list[int] | None) -> torch.Tensor:
         t0 = time.perf_counter()
         if self.visible and self.s._own_masks:
             mask = attention.additive_mask(_bools(self.visible), len(ids), self.s._mask_dtype)
