@@ -110,6 +110,7 @@ class Lifecycle:
             )
             scheduler.start()
             self.scorer, self.scheduler = scorer, scheduler
+            memory.freeze_startup_objects()  # before ready: full collections stop stalling the event loop
             if self.phase == "loading":
                 self.phase = "ready"
         except Exception as e:
