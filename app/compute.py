@@ -38,9 +38,8 @@ def job(req: CompressRequest, life: Lifecycle):
         # prepare stops at the count when it is over the limit (TooManyTokens), before protection work
         try:
             prompt = prepare(w.scorer, spec, life.settings.max_input_tokens)
-        except TooManyTokens as e:
-            w.limit_tokens(e.tokens)  # the same 413 as below
-            raise
+        except TooManyTokens as e:  # prepare stopped counting at the service's limit
+            raise w.too_many_tokens(e.tokens) from None
         w.limit_tokens(prompt.scorer_tokens)
         w.forward_option = flow.forward_option(spec)
         question = w.scorer.count(spec.question) if spec.ranker == "question" else 0

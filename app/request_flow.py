@@ -86,13 +86,17 @@ class Work:
     def deadline_passed(self) -> bool:
         return self.ticket.cancelled_reason == "deadline"
 
+    def too_many_tokens(self, tokens: int, what: str = "prompt") -> ApiError:
+        """The 413 for a prompt of `tokens` scorer tokens."""
+        limit = self.life.settings.max_input_tokens
+        return Kind.TOO_MANY_TOKENS(
+            f"{what} has {tokens} tokens, over the limit of {limit}", details={"tokens": tokens, "limit": limit}
+        )
+
     def limit_tokens(self, tokens: int, what: str = "prompt") -> None:
         """The token limit (413, in scorer tokens), then the request's forward cap from its size."""
-        limit = self.life.settings.max_input_tokens
-        if tokens > limit:
-            raise Kind.TOO_MANY_TOKENS(
-                f"{what} has {tokens} tokens, over the limit of {limit}", details={"tokens": tokens, "limit": limit}
-            )
+        if tokens > self.life.settings.max_input_tokens:
+            raise self.too_many_tokens(tokens, what)
         self.ticket.forward_limit = forward_cap(self.life, tokens)
 
     def limit_text(self, texts: list[str], what: str = "prompt") -> None:

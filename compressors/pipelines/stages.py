@@ -68,10 +68,10 @@ class Prepared:
     tokens: tuple[Tokenized, ...]  # per document; cut into units only once the coarse stage keeps it
     text: str  # the uncompressed prompt, assembled as the output is
     budget: B.Budget  # in the caller's tokens (spec.count_with)
-    ms: float = 0.0  # how long preparing took
-    scorer_tokens: int = 0  # the prompt in the scorer's tokens: the compute cost the service limits
-    count: Callable[[str], int] | None = field(default=None, compare=False)  # the caller's token counter (a Memo)
-    layout: P.Layout | None = None  # where contexts were cut into passages; None: documents are the contexts
+    ms: float  # how long preparing took
+    scorer_tokens: int  # the prompt in the scorer's tokens: the compute cost the service limits
+    count: Callable[[str], int] = field(compare=False)  # the caller's token counter (a Memo)
+    layout: P.Layout | None  # where contexts were cut into passages; None: documents are the contexts
 
     @property
     def original_tokens(self) -> int:
@@ -126,7 +126,7 @@ def unchanged(prep: Prepared, spec: CompressionSpec, method: str, reason: str, t
     tokens (spec.count_with), like a compressed result's; `scorer_tokens` keeps the scorer's side.
     Where a long context was cut into passages, `contexts` is per caller context unless the caller
     asked for passages (spec.passage_results), as for a compressed result."""
-    count = prep.count or (lambda _t: 0)
+    count = prep.count
     contexts = [
         ContextOutcome(i, True, doc, len(t.token_ids), count(doc), None)
         for i, (doc, t) in enumerate(zip(prep.docs, prep.tokens, strict=True))
