@@ -51,6 +51,9 @@ class MethodConfig:
     # hybrid with the retriever: the document BM25 ranks first is kept too when the retriever's cut
     # missed it (stages._with_lexical_best).
     lexical_guard: bool = False
+    # hybrid with the retriever: weight of each passage's centrality (ranking/centrality.py) where the
+    # question singles out no passage (0: never).
+    centrality_weight: float = 0.0
 
 
 FOCUS_BONUS = 1e3  # added to the chosen sentences' units: they outrank every other unit of a document
@@ -212,12 +215,13 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     widen = max(1.0, cfg.focus_pool) if focusing(prep, cfg) else 1.0  # candidates for the sentence choice
     checkpoint()
     ids = [t.token_ids for t in prep.tokens]
-    ranking = rank(scorer, spec.ranker or cfg.default_ranker, list(prep.docs), ids, prep.question, meter)
+    ranker = spec.ranker or cfg.default_ranker
+    ranking = rank(scorer, ranker, list(prep.docs), ids, prep.question, meter, cfg.centrality_weight)
     order = ranking.order()
     lengths = [len(x) for x in ids]
     forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack * widen, forced)
-    if cfg.lexical_guard and (spec.ranker or cfg.default_ranker) == "hybrid" and scorer.retriever is not None:
+    if cfg.lexical_guard and ranker == "hybrid" and scorer.retriever is not None:
         chosen = _with_lexical_best(chosen, list(prep.docs), prep.question)
     local = dict(ranking.local_nll or {})
     segs = {i: prep.tokens[i].segmented() for i in chosen}

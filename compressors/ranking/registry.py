@@ -35,12 +35,12 @@ def _question(scorer, docs, ids, question, meter) -> Ranking:
     return question_ranking(scorer, ids, question, meter)
 
 
-def _hybrid(scorer, docs, ids, question, meter) -> Ranking:
+def _hybrid(scorer, docs, ids, question, meter, centrality: float = 0.0) -> Ranking:
     """The retriever when installed: it put the gold document first on 39 of 40 synthetic NQ-20 dev
     questions, where the LM's p(question | document) over all documents did on 31 and an LM rerank of
     the kept documents fused with it on 38-39, so the LM's passes go to the token-level stage only."""
     if scorer.retriever is not None:
-        return _embedding(scorer, docs, ids, question, meter)
+        return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter, centrality))
     return lm_bm25_ranking(scorer, docs, ids, question, meter)
 
 
@@ -61,9 +61,15 @@ RANKERS: dict[str, Ranker] = {
 }
 
 
-def rank(scorer, ranker: str, docs: list[str], ids: list[list[int]], question: str, meter: Meter) -> Ranking:
+def rank(
+    scorer, ranker: str, docs: list[str], ids: list[list[int]], question: str, meter: Meter, centrality: float = 0.0
+) -> Ranking:
+    """`centrality`: how far `hybrid` leans on the passages that stand for the whole text when the
+    retriever's scores are flat (centrality.py); the other rankers take the question alone."""
     if ranker not in RANKERS:
         raise InvalidInput(f"unknown ranker {ranker!r}; one of {tuple(RANKERS)}")
     if ranker != "perplexity" and not question.strip():
         ranker = "perplexity"  # nothing to be relevant to
+    if ranker == "hybrid" and centrality:
+        return _hybrid(scorer, docs, ids, question, meter, centrality)
     return RANKERS[ranker](scorer, docs, ids, question, meter)

@@ -56,7 +56,7 @@ class Retriever(Protocol):
     """Question-document similarity (ranking/embedding.py's Retriever is the installed one; a
     benchmark may hand the scorer another)."""
 
-    def scores(self, documents: list[str], question: str) -> list[float]: ...
+    def scores(self, documents: list[str], question: str, centrality: float = 0.0) -> list[float]: ...
 
 
 @runtime_checkable
