@@ -32,6 +32,20 @@ def pick_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def fast_bf16(device: str) -> bool:
+    """Whether `device` computes in bf16 natively: CUDA, or a CPU whose flags (Linux's /proc/cpuinfo)
+    include AVX-512 BF16 or AMX. Elsewhere bf16 matmuls are emulated: on an AVX2-only AMD EPYC the
+    retriever took 14.4 s in bf16 and 2.2 s in fp32 for the 48 passages of a ~16k-token text."""
+    if device.startswith("cuda"):
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_quantization(quantization: str, device: str) -> str:
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")

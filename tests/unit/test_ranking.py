@@ -26,6 +26,14 @@ def test_the_retriever_ranks_the_answering_document_first():
     assert max(range(len(DOCS)), key=lambda i: scores[i]) == 2
 
 
+def test_the_retriever_runs_in_bf16_only_where_the_hardware_computes_in_it():
+    from compressors.scorer.loading import fast_bf16
+
+    _, model = embedding._load("cpu")
+    assert model.dtype == (torch.bfloat16 if fast_bf16("cpu") else torch.float32)
+    assert fast_bf16("cuda:0")
+
+
 def test_retriever_scores_do_not_depend_on_the_other_documents():
     # Documents are grouped by length into batches; each one's score must not depend on its batch.
     together = embedding.embedding_scores(DOCS + ["A short one.", DOCS[0] * 3], QUESTION)
