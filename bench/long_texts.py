@@ -4,13 +4,14 @@ passages, through the library with the embedded model in process (no HTTP).
     python -m bench.long_texts --rates 0.1 0.03 --lengths 4000 --limit 12
     python -m bench.long_texts --rates 0.1 --lengths 16000 --limit 2 --forms string
     python -m bench.long_texts --long 131072 --rates 0.03    # one needle in ~128k tokens of essays
+    python -m bench.long_texts --long 65536 --limit 6 --rates 0.03   # 6 needles, each in ~64k tokens
 
 Needle retention: some answer string survives in the compressed prompt outside the question
 (case-insensitive). Latency: wall time of compressors.compress, the model loaded and warmed once.
 Prints one line per prompt and a summary per (form, length, rate); --out writes the rows as JSON lines.
---long N: one prompt of about N tokens (a dev row's essays, its own needle taken out, repeated, with
-the needle put back at the middle), sent as one string; time, peak RSS of the process (ru_maxrss, the
-model included) and RSS after loading the model.
+--long N: prompts of about N tokens, one per ~16k dev row (--limit of them, 1 by default): the row's
+essays, its own needle taken out, repeated, the needle put back at the row's depth, sent as one string;
+time, peak RSS of the process (ru_maxrss, the model included) and RSS after loading the model.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ def load_rows(path: Path, lengths: list[int], limit: int | None) -> list[dict]:
     return out
 
 
-def needle_prompt(row: dict, tokens: int, count) -> tuple[str, str]:
-    """Up to `tokens` tokens of `row`'s essays (whole copies) with its needle at the middle, and the question."""
+def needle_prompt(row: dict, tokens: int, count, depth: float = 0.5) -> tuple[str, str]:
+    """Up to `tokens` tokens of `row`'s essays (whole copies) with its needle at `depth` (a share of the
+    text, at the next sentence end), and the question."""
     hay = row["text"].replace(row["needle"], "")
     per_copy = count(hay)
     text = "\n\n".join([hay] * max(1, tokens // per_copy))
-    middle = text.find(". ", len(text) // 2) + 2
-    return text[:middle] + row["needle"] + " " + text[middle:], row["question"]
+    at = text.find(". ", int(len(text) * depth)) + 2
+    return text[:at] + row["needle"] + " " + text[at:], row["question"]
 
 
 def rss_kib() -> int:
@@ -57,15 +59,18 @@ def long_run(scorer, args) -> int:
 
     from compressors import CompressionSpec, compress
 
-    row = next(r for r in load_rows(args.data, [16000], None))
+    rows = load_rows(args.data, [16000], args.limit or 1)
     loaded = rss_kib()
-    for rate in args.rates:
-        text, question = needle_prompt(row, args.long, scorer.count)
+    kept = []
+    for rate, row in ((rate, row) for rate in args.rates for row in rows):
+        # one needle keeps the middle, as the first runs did; several take their rows' depths
+        text, question = needle_prompt(row, args.long, scorer.count, row["depth"] if len(rows) > 1 else 0.5)
         t0 = time.perf_counter()
         out = compress(scorer, CompressionSpec(context=[text], question=question, rate=rate))
         dt = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = {
+            "id": row["id"],
             "tokens": out.original_tokens,
             "rate": rate,
             "kept": retained(out.compressed_prompt, question, row["answers"]),
@@ -76,7 +81,9 @@ def long_run(scorer, args) -> int:
             "peak_rss_mib": round(peak / 1024),
             "timings_ms": out.timings_ms,
         }
+        kept.append(result["kept"])
         print(json.dumps(result), flush=True)
+    print(f"needles kept: {sum(kept)} of {len(kept)}")
     return 0
 
 
