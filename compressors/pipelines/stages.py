@@ -17,6 +17,7 @@ from .. import passages as P
 from .. import relevance as R
 from ..labels import attach_labels
 from ..ranking import bm25_scores, rank
+from ..ranking.centrality import lexical_flatness
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
@@ -54,6 +55,13 @@ class MethodConfig:
     # hybrid with the retriever: weight of each passage's centrality (ranking/centrality.py) where the
     # question singles out no passage (0: never).
     centrality_weight: float = 0.0
+    # hybrid with the retriever, where neither the retriever nor BM25 finds a passage the question
+    # singles out (a generic "What approach does this paper propose?"; Coarse.unsure): the coarse cut
+    # keeps up to (1 + unsure_widen) x its budget and the sentences' question relevance weighs
+    # unsure_relevance x relevance_weight, so the token level spreads the budget over more of the text
+    # instead of over sentences the question only seems to match (at full unsureness; linear below).
+    unsure_widen: float = 0.0
+    unsure_relevance: float = 1.0
 
 
 FOCUS_BONUS = 1e3  # added to the chosen sentences' units: they outrank every other unit of a document
@@ -206,6 +214,8 @@ class Coarse:
     local_nll: Mapping[int, torch.Tensor]
     segs: Mapping[int, Segmented]
     scores: list[float] | None = None  # the coarse ranker's score per document (None: no ranking ran)
+    # 1: neither the retriever nor BM25 found a document the question singles out; 0: one stands out
+    unsure: float = 0.0
 
 
 def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, meter: Meter, checkpoint) -> Coarse:
@@ -220,20 +230,23 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     order = ranking.order()
     lengths = [len(x) for x in ids]
     forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
+    retrieved = ranker == "hybrid" and scorer.retriever is not None and (cfg.lexical_guard or cfg.unsure_widen)
+    lexical = bm25_scores(list(prep.docs), prep.question) if retrieved else None
+    unsure = ranking.flat * lexical_flatness(lexical) if lexical is not None and cfg.unsure_widen else 0.0
+    widen *= 1.0 + cfg.unsure_widen * unsure
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack * widen, forced)
-    if cfg.lexical_guard and ranker == "hybrid" and scorer.retriever is not None:
-        chosen = _with_lexical_best(chosen, list(prep.docs), prep.question)
+    if cfg.lexical_guard and lexical is not None:
+        chosen = _with_lexical_best(chosen, lexical)
     local = dict(ranking.local_nll or {})
     segs = {i: prep.tokens[i].segmented() for i in chosen}
-    return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, segs, ranking.scores)
+    return Coarse(tuple(chosen), {d: r for r, d in enumerate(order)}, local, segs, ranking.scores, unsure)
 
 
-def _with_lexical_best(chosen: list[int], docs: list[str], question: str) -> list[int]:
-    """`chosen` and, last, the document BM25 ranks first when the retriever's cut missed it: the
-    retriever reads a passage's first 256 tokens only, so a needle in a long passage's tail is
+def _with_lexical_best(chosen: list[int], scores: list[float]) -> list[int]:
+    """`chosen` and, last, the document BM25 ranks first (`scores`) when the retriever's cut missed it:
+    the retriever reads a passage's first 256 tokens only, so a needle in a long passage's tail is
     invisible to it (2 of 12 development needle prompts at rate 0.1, docs/benchmarks.md)."""
-    scores = bm25_scores(docs, question)
-    best = max(range(len(docs)), key=lambda i: (scores[i], -i))
+    best = max(range(len(scores)), key=lambda i: (scores[i], -i))
     return chosen if best in chosen or scores[best] <= 0 else [*chosen, best]
 
 
@@ -258,7 +271,7 @@ def question_relevance(spec: CompressionSpec, cfg: MethodConfig, question: str) 
 def filter_sentences(scorer, prep: Prepared, kept: Coarse, meter: Meter) -> Coarse:
     """Drop whole low-value sentences inside the chosen documents; their NLLs no longer apply."""
     segs = sentence_filter(scorer, kept.segs, list(kept.chosen), prep.question, prep.budget.context_tokens, meter)
-    return Coarse(kept.chosen, kept.ranks, {}, segs, kept.scores)
+    return Coarse(kept.chosen, kept.ranks, {}, segs, kept.scores, kept.unsure)
 
 
 # -- rates ----------------------------------------------------------------------------------------
@@ -366,6 +379,7 @@ def token_scores(
         bias = chosen if bias is None else [b + c for b, c in zip(bias, chosen, strict=True)]
     prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
     prefix_ids = scorer.encode(prefix + SEPARATOR) if prefix else []
+    weight = cfg.relevance_weight * (1.0 - (1.0 - cfg.unsure_relevance) * kept.unsure)
     if plan.tau < 1.0:
         cond = iterative_nll(
             scorer,
@@ -373,7 +387,7 @@ def token_scores(
             list(plan.rates),
             prefix_ids=prefix_ids,
             local=local,
-            relevance_weight=cfg.relevance_weight,
+            relevance_weight=weight,
             sentences=sentences,
             window=spec.window_tokens,
             meter=meter,
@@ -386,7 +400,7 @@ def token_scores(
                 s,
                 c,
                 local[k] if local else None,
-                cfg.relevance_weight,
+                weight,
                 sentences[k] if sentences else None,
                 sentence_relevance=relevance[k] if relevance else None,
                 bias=bias[k] if bias else None,

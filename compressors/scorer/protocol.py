@@ -58,6 +58,8 @@ class Retriever(Protocol):
 
     def scores(self, documents: list[str], question: str, centrality: float = 0.0) -> list[float]: ...
 
+    def judged(self, documents: list[str], question: str, centrality: float = 0.0) -> tuple[list[float], float]: ...
+
 
 @runtime_checkable
 class TokenStream(Protocol):

@@ -13,6 +13,7 @@ from compressors import CompressionSpec
 from compressors.pipelines import METHODS, prepare
 from compressors.pipelines import stages as S
 from compressors.pipelines.coarse_to_fine import run
+from compressors.ranking import bm25_scores
 from compressors.relevance import choose_sentences, shared_with_question
 from compressors.scorer import Meter
 from compressors.sentences import sentence_of_units
@@ -123,6 +124,6 @@ def test_at_20x_every_kept_demonstration_keeps_its_answer_line(tiny_llama):
 
 def test_the_lexical_best_document_joins_a_cut_that_missed_it():
     docs = [filler(1), filler(2), filler(3) + " " + NEEDLE]
-    assert S._with_lexical_best([0, 1], docs, QUESTION) == [0, 1, 2]
-    assert S._with_lexical_best([2, 0], docs, QUESTION) == [2, 0]
-    assert S._with_lexical_best([0], docs, "zebra?") == [0]  # no word in common: nothing to add
+    assert S._with_lexical_best([0, 1], bm25_scores(docs, QUESTION)) == [0, 1, 2]
+    assert S._with_lexical_best([2, 0], bm25_scores(docs, QUESTION)) == [2, 0]
+    assert S._with_lexical_best([0], bm25_scores(docs, "zebra?")) == [0]  # no word in common: nothing to add

@@ -50,3 +50,31 @@ def test_hybrid_scores_only_the_kept_documents_with_the_lm_once(tiny_llama):
     kept = sum(c.original_tokens for c in hybrid.contexts if c.kept)
     question = len(tiny_llama.encode(QUESTION)) + 8  # the stream's prefix and separators
     assert hybrid.scored_tokens <= kept + question < lm_only.scored_tokens
+
+
+def test_the_retriever_says_how_flat_its_cosines_were():
+    retriever = embedding.Retriever("cpu")
+    scores, flat = retriever.judged(DOCS, QUESTION)
+    assert scores == retriever.scores(DOCS, QUESTION)
+    generic = retriever.judged(DOCS, "What is this text about?")[1]
+    assert 0.0 <= flat < generic <= 1.0
+
+
+def test_a_question_that_singles_out_no_document_widens_the_coarse_cut(tiny_llama):
+    import dataclasses
+
+    from compressors.pipelines import METHODS, prepare
+    from compressors.pipelines import stages as S
+    from compressors.scorer import Meter
+
+    docs = [f"Section {i}: the parser reads sentence {i} of the corpus and tags each word it meets." for i in range(8)]
+    spec = CompressionSpec(context=docs, question="What does this paper propose?", rate=0.2)
+    prep = prepare(tiny_llama, spec)
+    plain = dataclasses.replace(METHODS["longllmlingua"], unsure_widen=0.0)
+    unsure = dataclasses.replace(plain, unsure_widen=1.0)
+    narrow = S.coarse(tiny_llama, prep, spec, plain, Meter(), lambda: None)
+    wide = S.coarse(tiny_llama, prep, spec, unsure, Meter(), lambda: None)
+    assert narrow.unsure == 0.0 and wide.unsure > 0.5
+    assert len(wide.chosen) > len(narrow.chosen)
+    specific = CompressionSpec(context=[*docs, "Michelangelo painted the Sistine Chapel."], question=QUESTION, rate=0.2)
+    assert S.coarse(tiny_llama, prepare(tiny_llama, specific), specific, unsure, Meter(), lambda: None).unsure == 0.0

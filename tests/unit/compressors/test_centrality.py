@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from compressors.ranking.centrality import FLAT_GAP, lean_on_centrality
+from compressors.ranking.centrality import FLAT_GAP, LEXICAL_LEAD, flatness, lean_on_centrality, lexical_flatness
 
 
 def unit(*rows: list[float]) -> torch.Tensor:
@@ -40,3 +40,18 @@ def test_off_or_too_few_passages_is_the_question_alone():
     sims = torch.tensor([0.1, 0.3, 0.2, 0.25])
     assert torch.equal(lean_on_centrality(sims, PASSAGES, 0.0), sims)
     assert torch.equal(lean_on_centrality(sims[:2], PASSAGES[:2], 4.0), sims[:2])
+
+
+def test_flatness_is_one_when_no_cosine_stands_out_and_zero_past_the_gap():
+    assert flatness(torch.tensor([0.3, 0.3, 0.3])) == 1.0
+    assert flatness(torch.tensor([0.2, 0.2, 0.2 + FLAT_GAP])) == 0.0
+    assert 0.0 < flatness(torch.tensor([0.2, 0.2, 0.2 + FLAT_GAP / 2])) < 1.0
+    assert flatness(torch.tensor([0.3, 0.3])) == 0.0  # too few to compare
+
+
+def test_lexical_flatness_is_one_at_a_tie_and_zero_once_the_best_leads_its_runner_up():
+    assert lexical_flatness([3.0, 3.0, 1.0]) == 1.0
+    assert lexical_flatness([3.0 * LEXICAL_LEAD, 3.0, 1.0]) == 0.0
+    assert 0.0 < lexical_flatness([3.6, 3.0, 1.0]) < 1.0
+    assert lexical_flatness([0.0, 0.0, 0.0]) == 1.0  # no word of the question in any passage
+    assert lexical_flatness([3.0, 3.0]) == 0.0
