@@ -41,12 +41,32 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="embedded", help="the service's model: embedded, tiny, or a folder")
     ap.add_argument("--threads", type=int, default=None, help="OMP/RAYON threads of the service (and reference)")
-    ap.add_argument("--settings", type=json.loads, default={}, help="extra TERSE_* settings (JSON)")
+    ap.add_argument(
+        "--settings",
+        type=service_settings,
+        default={},
+        help='extra service settings, named without TERSE_ (JSON: {"quantization": "fp32"})',
+    )
     ap.add_argument("--extra", type=json.loads, default={}, help="extra request fields (JSON)")
     ap.add_argument("--results-dir", type=Path, default=RESULTS)
     ap.add_argument("--tag", default=None, help="results name (default: the study's)")
     ap.add_argument("--quick", action="store_true", help="a smoke test: a few prompts, one round")
     return ap
+
+
+def service_settings(text: str) -> dict:
+    """--settings: a JSON object of the service's settings (app/settings.py), named without the TERSE_
+    prefix; an unknown name is refused (TERSE_QUANTIZATION or a typo would start the service on its
+    defaults without a word)."""
+    from app.settings import Settings
+
+    given = json.loads(text)
+    if not isinstance(given, dict):
+        raise argparse.ArgumentTypeError("a JSON object of settings")
+    unknown = sorted(set(given) - set(Settings.model_fields))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown settings {unknown}; name them without TERSE_, e.g. quantization")
+    return given
 
 
 def command(module: str, argv: Sequence[str] | None) -> str:

@@ -106,3 +106,18 @@ def test_closed_loop_starts_nothing_after_its_deadline(echo_url):
 def test_closed_loop_refuses_other_hosts():
     with pytest.raises(ValueError, match="refusing"):
         closedloop.run("http://10.0.0.1:8000", [("/x", {})], 1)
+
+
+def test_a_study_refuses_a_service_setting_the_service_does_not_have():
+    import argparse
+
+    from bench.runner import parser
+
+    ap = parser("a study")
+    assert ap.parse_args(["--settings", '{"quantization": "fp32"}']).settings == {"quantization": "fp32"}
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--settings", '{"TERSE_QUANTIZATION": "fp32"}'])  # the env name, not the setting's
+    with pytest.raises(argparse.ArgumentTypeError):
+        from bench.runner import service_settings
+
+        service_settings("[1]")
