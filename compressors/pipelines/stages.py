@@ -230,8 +230,9 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     order = ranking.order()
     lengths = [len(x) for x in ids]
     forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
-    retrieved = ranker == "hybrid" and scorer.retriever is not None and (cfg.lexical_guard or cfg.unsure_widen)
-    lexical = bm25_scores(list(prep.docs), prep.question) if retrieved else None
+    # BM25 beside the retriever, for the lexical guard and the unsure gate (computed once for both)
+    beside = ranker == "hybrid" and scorer.retriever is not None and (cfg.lexical_guard or cfg.unsure_widen)
+    lexical = bm25_scores(list(prep.docs), prep.question) if beside else None
     unsure = ranking.flat * lexical_flatness(lexical) if lexical is not None and cfg.unsure_widen else 0.0
     widen *= 1.0 + cfg.unsure_widen * unsure
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack * widen, forced)

@@ -49,9 +49,7 @@ def lexical_flatness(bm25: list[float]) -> float:
 def lean_on_centrality(similarity: torch.Tensor, passages: torch.Tensor, weight: float) -> torch.Tensor:
     """`similarity` (question-passage cosines) plus `weight` x centrality, scaled down linearly as
     the best passage stands out from the median; `passages`: unit-length embeddings, one per row."""
-    if weight <= 0 or len(similarity) < 3:
-        return similarity
-    lean = weight * flatness(similarity)
+    lean = weight * flatness(similarity) if weight > 0 else 0.0  # flatness: 0 under 3 passages
     if lean == 0.0:
         return similarity
     centroid = torch.nn.functional.normalize(passages.mean(0), dim=0)
