@@ -22,4 +22,8 @@ LONGLLMLINGUA = MethodConfig(
     # evidence recall 0.43 -> 0.48 at 4x, 0.18 -> 0.21 at 10x; needles and NQ-20 keep their answers
     unsure_widen=1.0,
     unsure_relevance=0.0,
+    # ... and the cut's ranking leans on the text's order (its opening: the abstract) as far as the
+    # question is unsure: evidence recall 0.48 -> 0.51 at 4x, 0.21 -> 0.24 at 10x; needles (~4k, ~16k)
+    # and NQ-20 dev unchanged at 10x-33x (docs/benchmarks.md, "fourth round")
+    unsure_lead=1.0,
 )

@@ -18,6 +18,7 @@ from .. import relevance as R
 from ..labels import attach_labels
 from ..ranking import bm25_scores, rank
 from ..ranking.centrality import lexical_flatness
+from ..ranking.lead import leaning_on_lead
 from ..scorer import Meter
 from ..selection import select_units
 from ..sentences import sentence_filter, sentence_of_units
@@ -62,6 +63,14 @@ class MethodConfig:
     # instead of over sentences the question only seems to match (at full unsureness; linear below).
     unsure_widen: float = 0.0
     unsure_relevance: float = 1.0
+    # ... and the cut's ranking leans on the documents' own order by unsure_lead x unsure (1: that
+    # order alone): the text's opening is the best guess at its summary (ranking/lead.py).
+    unsure_lead: float = 0.0
+
+    @property
+    def weighs_unsure(self) -> bool:
+        """Whether any term reads Coarse.unsure (else the coarse stage need not compute it)."""
+        return bool(self.unsure_widen or self.unsure_lead or self.unsure_relevance != 1.0)
 
 
 FOCUS_BONUS = 1e3  # added to the chosen sentences' units: they outrank every other unit of a document
@@ -231,10 +240,11 @@ def coarse(scorer, prep: Prepared, spec: CompressionSpec, cfg: MethodConfig, met
     lengths = [len(x) for x in ids]
     forced = [*prep.documents_of(spec.force_context_ids), *(i for i, t in enumerate(prep.tokens) if t.pinned)]
     # BM25 beside the retriever, for the lexical guard and the unsure gate (computed once for both)
-    beside = ranker == "hybrid" and scorer.retriever is not None and (cfg.lexical_guard or cfg.unsure_widen)
+    beside = ranker == "hybrid" and scorer.retriever is not None and (cfg.lexical_guard or cfg.weighs_unsure)
     lexical = bm25_scores(list(prep.docs), prep.question) if beside else None
-    unsure = ranking.flat * lexical_flatness(lexical) if lexical is not None and cfg.unsure_widen else 0.0
+    unsure = ranking.flat * lexical_flatness(lexical) if lexical is not None and cfg.weighs_unsure else 0.0
     widen *= 1.0 + cfg.unsure_widen * unsure
+    order = leaning_on_lead(order, cfg.unsure_lead * unsure)
     chosen = B.coarse_cut(order, lengths, prep.budget.context_tokens * spec.context_budget_slack * widen, forced)
     if cfg.lexical_guard and lexical is not None:
         chosen = _with_lexical_best(chosen, lexical)

@@ -70,7 +70,7 @@ def test_a_question_that_singles_out_no_document_widens_the_coarse_cut(tiny_llam
     docs = [f"Section {i}: the parser reads sentence {i} of the corpus and tags each word it meets." for i in range(8)]
     spec = CompressionSpec(context=docs, question="What does this paper propose?", rate=0.2)
     prep = prepare(tiny_llama, spec)
-    plain = dataclasses.replace(METHODS["longllmlingua"], unsure_widen=0.0)
+    plain = dataclasses.replace(METHODS["longllmlingua"], unsure_widen=0.0, unsure_relevance=1.0, unsure_lead=0.0)
     unsure = dataclasses.replace(plain, unsure_widen=1.0)
     narrow = S.coarse(tiny_llama, prep, spec, plain, Meter(), lambda: None)
     wide = S.coarse(tiny_llama, prep, spec, unsure, Meter(), lambda: None)
@@ -78,3 +78,27 @@ def test_a_question_that_singles_out_no_document_widens_the_coarse_cut(tiny_llam
     assert len(wide.chosen) > len(narrow.chosen)
     specific = CompressionSpec(context=[*docs, "Michelangelo painted the Sistine Chapel."], question=QUESTION, rate=0.2)
     assert S.coarse(tiny_llama, prepare(tiny_llama, specific), specific, unsure, Meter(), lambda: None).unsure == 0.0
+
+
+def test_a_question_that_singles_out_no_document_leans_on_the_texts_order(tiny_llama):
+    import dataclasses
+
+    from compressors.pipelines import METHODS, prepare
+    from compressors.pipelines import stages as S
+    from compressors.scorer import Meter
+
+    docs = [f"Section {i}: the parser reads sentence {i} of the corpus and tags each word it meets." for i in range(8)]
+    spec = CompressionSpec(context=docs, question="What does this paper propose?", rate=0.2)
+    prep = prepare(tiny_llama, spec)
+    plain = dataclasses.replace(METHODS["longllmlingua"], unsure_widen=0.0, unsure_relevance=1.0, unsure_lead=0.0)
+    lead = dataclasses.replace(plain, unsure_lead=1.0)
+    ranked = S.coarse(tiny_llama, prep, spec, plain, Meter(), lambda: None)
+    leaning = S.coarse(tiny_llama, prep, spec, lead, Meter(), lambda: None)
+    assert leaning.unsure > 0.5  # the lead alone asks for the gate
+    by_rank = sorted(leaning.ranks, key=leaning.ranks.get)
+    assert by_rank != sorted(ranked.ranks, key=ranked.ranks.get)
+    assert by_rank[:2] == [0, 1] and leaning.chosen[0] == 0  # near the text's order at this unsureness
+    specific = CompressionSpec(context=[*docs, "Michelangelo painted the Sistine Chapel."], question=QUESTION, rate=0.2)
+    prep = prepare(tiny_llama, specific)
+    kept = S.coarse(tiny_llama, prep, specific, lead, Meter(), lambda: None)
+    assert kept.unsure == 0.0 and kept.ranks == S.coarse(tiny_llama, prep, specific, plain, Meter(), lambda: None).ranks
