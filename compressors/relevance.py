@@ -61,13 +61,31 @@ def sentence_scores(
 def shared_with_question(seg: Segmented, question: str) -> np.ndarray:
     """Per unit: every word of it is already in the question. The reader has those words; the answer
     beside them is what it lacks ("The secret ingredient in ... chili is" vs "dark cocoa")."""
-    asked = set(terms(question))
+    return all_words_in(seg, set(terms(question)))
+
+
+def common_words(docs: list[str], share: float = 0.8, min_docs: int = 5) -> frozenset[str]:
+    """The words in at least `share` of the documents (none under `min_docs` documents): the
+    language's commonest words and whatever every document repeats (a header, a template's words).
+    One pass over the text."""
+    if len(docs) < min_docs:
+        return frozenset()
+    df: dict[str, int] = {}
+    for d in docs:
+        for w in set(terms(d)):
+            df[w] = df.get(w, 0) + 1
+    need = share * len(docs)
+    return frozenset(w for w, n in df.items() if n >= need)
+
+
+def all_words_in(seg: Segmented, words: set[str] | frozenset[str]) -> np.ndarray:
+    """Per unit: it has words and every one of them is in `words`."""
     out = np.zeros(len(seg), dtype=bool)
-    if not asked:
+    if not words:
         return out
     for i in range(len(seg)):
-        words = terms(seg.unit_text(i))
-        out[i] = bool(words) and all(w in asked for w in words)
+        mine = terms(seg.unit_text(i))
+        out[i] = bool(mine) and all(w in words for w in mine)
     return out
 
 

@@ -39,6 +39,9 @@ class MethodConfig:
     # Answer-aware token level (issue 21): nats taken off a unit whose words are all in the question
     # (the reader has them), so the answer beside them is kept first.
     shared_word_penalty: float = 0.0
+    # ... and off a unit whose words are all in most documents (relevance.common_words): what every
+    # document says tells the reader least, so the words that set a document apart are kept first.
+    common_word_penalty: float = 0.0
     # Question-aware selection at extreme rates: when the context keep rate is at most focus_below
     # (0: never), the coarse cut keeps focus_pool x the budget, the sentences that answer the question
     # best (relevance.fused_sentence_scores) are chosen up to focus_keep x the budget, and the token
@@ -385,6 +388,11 @@ def token_scores(
     bias = None
     if cfg.shared_word_penalty and question_relevance(spec, cfg, question) and plan.tau < 1.0:
         bias = [-cfg.shared_word_penalty * R.shared_with_question(s, question) for s in plan.segs]
+    if cfg.common_word_penalty and plan.tau < 1.0:
+        common = R.common_words(list(prep.docs))
+        if common:
+            penalty = [-cfg.common_word_penalty * R.all_words_in(s, common) for s in plan.segs]
+            bias = penalty if bias is None else [b + p for b, p in zip(bias, penalty, strict=True)]
     if plan.focus is not None:
         chosen = [FOCUS_BONUS * f for f in plan.focus]
         bias = chosen if bias is None else [b + c for b, c in zip(bias, chosen, strict=True)]

@@ -14,7 +14,7 @@ from compressors.pipelines import METHODS, prepare
 from compressors.pipelines import stages as S
 from compressors.pipelines.coarse_to_fine import run
 from compressors.ranking import bm25_scores
-from compressors.relevance import choose_sentences, shared_with_question
+from compressors.relevance import all_words_in, choose_sentences, common_words, shared_with_question
 from compressors.scorer import Meter
 from compressors.sentences import sentence_of_units
 from compressors.tokens import importance
@@ -48,6 +48,23 @@ def test_a_question_word_is_not_kept_over_the_answer_beside_it(tiny_llama):
     texts = [seg.unit_text(i).strip().rstrip(".") for i in range(len(seg))]
     worst_answer = min(scores[texts.index("dark")], scores[texts.index("cocoa")])
     assert all(s < worst_answer for s, t in zip(scores, texts, strict=True) if t in ("secret", "ingredient", "chili"))
+
+
+def test_words_in_most_documents_are_common_and_a_few_documents_have_none():
+    docs = [f"Document [{i}](Title: {w}) The {w} stood by the harbor in year {1900 + i}." for i, w in enumerate(WORDS)]
+    common = common_words(docs)
+    assert {"document", "title", "the", "stood", "harbor"} <= common
+    assert not common & {"river", "1900", "0"}  # a title, a year, a number: one document each
+    assert common_words(docs[:4]) == frozenset()  # under 5 documents nothing is common
+
+
+def test_units_of_words_every_document_has_are_marked_and_the_title_and_number_beside_them_are_not(tiny_llama):
+    docs = [f"Document [{i}](Title: {w}) The {w} stood by the harbor." for i, w in enumerate(WORDS)]
+    seg = segment(docs[3], tiny_llama.tokenizer)
+    marked = all_words_in(seg, common_words(docs))
+    texts = [seg.unit_text(i).strip().rstrip(".") for i in range(len(seg))]
+    assert {"stood", "by", "the", "harbor"} <= {t for m, t in zip(marked, texts, strict=True) if m}
+    assert not any(m and (WORDS[3] in t or "3" in t) for m, t in zip(marked, texts, strict=True))
 
 
 def test_choose_sentences_takes_the_best_across_documents_until_the_budget():
