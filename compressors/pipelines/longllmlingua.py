@@ -10,7 +10,7 @@ LONGLLMLINGUA = MethodConfig(
     dynamic_ratio=True,
     # issue 21, measured on the development sets (docs/benchmarks.md, "Away from home")
     shared_word_penalty=4.0,
-    # words in 80% of the documents (a template, the commonest words): ACL papers 0.51 -> 0.53 at 4x,
+    # words in 80% of the documents (the commonest words, a repeated header): ACL papers 0.51 -> 0.53 at 4x,
     # 0.24 -> 0.25 at 10x; needles and NQ-20 dev keep the same answers at 4x-33x
     common_word_penalty=4.0,
     # Sentence-first selection at extreme rates is built but off: on 20 NQ-20 dev prompts at rate 0.05
