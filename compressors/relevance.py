@@ -58,10 +58,21 @@ def sentence_scores(
 
 
 # -- answer-aware terms ----------------------------------------------------------------------------
-def shared_with_question(seg: Segmented, question: str) -> np.ndarray:
-    """Per unit: every word of it is already in the question. The reader has those words; the answer
-    beside them is what it lacks ("The secret ingredient in ... chili is" vs "dark cocoa")."""
-    return all_words_in(seg, set(terms(question)))
+def unit_words(seg: Segmented) -> list[list[str]]:
+    """Each unit's words, as BM25 reads them: read once, then checked against any set (all_words_in)."""
+    return [terms(seg.unit_text(i)) for i in range(len(seg))]
+
+
+def all_words_in(units: list[list[str]], words: set[str] | frozenset[str]) -> np.ndarray:
+    """Per unit (`unit_words`): it has words and every one of them is in `words`. With the question's
+    words: the reader has them, and the answer beside them is what it lacks ("The secret ingredient in
+    ... chili is" vs "dark cocoa"); with `common_words`: what every document says."""
+    out = np.zeros(len(units), dtype=bool)
+    if not words:
+        return out
+    for i, mine in enumerate(units):
+        out[i] = bool(mine) and all(w in words for w in mine)
+    return out
 
 
 def common_words(docs: list[str], share: float = 0.8, min_docs: int = 5) -> frozenset[str]:
@@ -76,17 +87,6 @@ def common_words(docs: list[str], share: float = 0.8, min_docs: int = 5) -> froz
             df[w] = df.get(w, 0) + 1
     need = share * len(docs)
     return frozenset(w for w, n in df.items() if n >= need)
-
-
-def all_words_in(seg: Segmented, words: set[str] | frozenset[str]) -> np.ndarray:
-    """Per unit: it has words and every one of them is in `words`."""
-    out = np.zeros(len(seg), dtype=bool)
-    if not words:
-        return out
-    for i in range(len(seg)):
-        mine = terms(seg.unit_text(i))
-        out[i] = bool(mine) and all(w in words for w in mine)
-    return out
 
 
 def _z(x: np.ndarray, floor: float) -> np.ndarray:

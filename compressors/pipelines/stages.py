@@ -17,6 +17,7 @@ from .. import passages as P
 from .. import relevance as R
 from ..labels import attach_labels
 from ..ranking import bm25_scores, rank
+from ..ranking.bm25 import terms
 from ..ranking.centrality import lexical_flatness
 from ..ranking.lead import leaning_on_lead
 from ..scorer import Meter
@@ -385,17 +386,9 @@ def token_scores(
     elif source and plan.tau < 1.0:
         checkpoint()
         relevance = R.sentence_scores(scorer, list(plan.segs), sentences, question, source, meter)
-    bias = None
-    if cfg.shared_word_penalty and question_relevance(spec, cfg, question) and plan.tau < 1.0:
-        bias = [-cfg.shared_word_penalty * R.shared_with_question(s, question) for s in plan.segs]
-    if cfg.common_word_penalty and plan.tau < 1.0:
-        common = R.common_words(list(prep.docs))
-        if common:
-            penalty = [-cfg.common_word_penalty * R.all_words_in(s, common) for s in plan.segs]
-            bias = penalty if bias is None else [b + p for b, p in zip(bias, penalty, strict=True)]
+    bias = known_word_bias(prep, plan, spec, cfg) if plan.tau < 1.0 else None
     if plan.focus is not None:
-        chosen = [FOCUS_BONUS * f for f in plan.focus]
-        bias = chosen if bias is None else [b + c for b, c in zip(bias, chosen, strict=True)]
+        bias = _plus(bias, [FOCUS_BONUS * f for f in plan.focus])
     prefix = question.strip() if cfg.question_aware_tokens and question.strip() else instruction.strip()
     prefix_ids = scorer.encode(prefix + SEPARATOR) if prefix else []
     weight = cfg.relevance_weight * (1.0 - (1.0 - cfg.unsure_relevance) * kept.unsure)
@@ -431,6 +424,30 @@ def token_scores(
     if last > 0:
         scores = [keep_last_first(st, sc, last) for st, sc in zip(sentences, scores, strict=True)]
     return TokenScores(tuple(scores))
+
+
+def known_word_bias(prep: Prepared, plan: Rates, spec: CompressionSpec, cfg: MethodConfig) -> list | None:
+    """Per document, the nats taken off each unit whose words the reader has already: all in the
+    question (shared_word_penalty) or all in most documents (common_word_penalty); None: neither
+    applies. Each unit's words are read once for both."""
+    penalized = []
+    if cfg.shared_word_penalty and question_relevance(spec, cfg, prep.question):
+        penalized.append((cfg.shared_word_penalty, set(terms(prep.question))))
+    if cfg.common_word_penalty:
+        penalized.append((cfg.common_word_penalty, R.common_words(list(prep.docs))))
+    penalized = [(w, words) for w, words in penalized if words]
+    if not penalized:
+        return None
+    bias = []
+    for seg in plan.segs:
+        units = R.unit_words(seg)
+        bias.append(sum(-w * R.all_words_in(units, words) for w, words in penalized))
+    return bias
+
+
+def _plus(bias: list | None, more: list) -> list:
+    """Two per-document biases added (None: no bias yet)."""
+    return more if bias is None else [b + m for b, m in zip(bias, more, strict=True)]
 
 
 def keep_last_first(sentence: list[int], scores: list[float], n: int) -> list[float]:

@@ -14,7 +14,8 @@ from compressors.pipelines import METHODS, prepare
 from compressors.pipelines import stages as S
 from compressors.pipelines.coarse_to_fine import run
 from compressors.ranking import bm25_scores
-from compressors.relevance import all_words_in, choose_sentences, common_words, shared_with_question
+from compressors.ranking.bm25 import terms
+from compressors.relevance import all_words_in, choose_sentences, common_words, unit_words
 from compressors.scorer import Meter
 from compressors.sentences import sentence_of_units
 from compressors.tokens import importance
@@ -32,7 +33,7 @@ def filler(seed: int, sentences: int = 5) -> str:
 
 def test_words_the_question_holds_are_marked_and_the_answer_is_not(tiny_llama):
     seg = segment(NEEDLE, tiny_llama.tokenizer)
-    shared = shared_with_question(seg, QUESTION)
+    shared = all_words_in(unit_words(seg), set(terms(QUESTION)))
     marked = {seg.unit_text(i).strip().rstrip(".") for i in range(len(seg)) if shared[i]}
     free = {seg.unit_text(i).strip().rstrip(".") for i in range(len(seg)) if not shared[i]}
     assert {"secret", "ingredient", "chili"} <= marked
@@ -43,7 +44,7 @@ def test_a_question_word_is_not_kept_over_the_answer_beside_it(tiny_llama):
     """Equal surprise everywhere and one sentence: the penalty alone orders the units, answer first."""
     seg = segment(NEEDLE, tiny_llama.tokenizer)
     flat = torch.ones(len(seg.token_ids))
-    bias = -4.0 * shared_with_question(seg, QUESTION)
+    bias = -4.0 * all_words_in(unit_words(seg), set(terms(QUESTION)))
     scores = importance(seg, flat, None, 4.0, sentence_of_units(seg), bias=bias)
     texts = [seg.unit_text(i).strip().rstrip(".") for i in range(len(seg))]
     worst_answer = min(scores[texts.index("dark")], scores[texts.index("cocoa")])
@@ -61,7 +62,7 @@ def test_words_in_most_documents_are_common_and_a_few_documents_have_none():
 def test_units_of_words_every_document_has_are_marked_and_the_title_and_number_beside_them_are_not(tiny_llama):
     docs = [f"Document [{i}](Title: {w}) The {w} stood by the harbor." for i, w in enumerate(WORDS)]
     seg = segment(docs[3], tiny_llama.tokenizer)
-    marked = all_words_in(seg, common_words(docs))
+    marked = all_words_in(unit_words(seg), common_words(docs))
     texts = [seg.unit_text(i).strip().rstrip(".") for i in range(len(seg))]
     assert {"stood", "by", "the", "harbor"} <= {t for m, t in zip(marked, texts, strict=True) if m}
     assert not any(m and (WORDS[3] in t or "3" in t) for m, t in zip(marked, texts, strict=True))
